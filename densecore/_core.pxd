@@ -1,0 +1,26 @@
+# Pointer-level bodies shared by the public kernels (kernels.pyx) and the
+# compiled epoch loop (_train.pyx).  Private: no promise is made about these.
+# Matrices are row-major with the given leading dimension; nothing here checks
+# shapes or allocates.
+
+from cython cimport floating
+
+cdef void matmul(char transa, char transb, int m, int n, int k, floating alpha,
+                 const floating* A, int lda, const floating* B, int ldb,
+                 floating beta, floating* C, int ldc) noexcept nogil
+
+cdef void forward(const floating* x, const floating* W, const floating* b,
+                  floating* signal, floating* out, int rows, int n_in, int n_out,
+                  int activation) noexcept nogil
+
+cdef void backward(const floating* delta_next, const floating* W_next,
+                   const floating* signal, floating* delta, int rows, int n_out,
+                   int n_next, int activation) noexcept nogil
+
+cdef void accumulate_gradients(const floating* x, const floating* delta, int rows,
+                               int n_in, int n_out, floating alpha, floating beta,
+                               floating* grad_W, floating* grad_b) noexcept nogil
+
+cdef double loss_gradient(int loss, int activation, const floating* signal,
+                          const floating* out, const floating* target,
+                          floating* delta, int rows, int cols) noexcept nogil

@@ -1,0 +1,318 @@
+"""Pointer-level bodies of the dense kernels, fused over float and double.
+
+Row-major throughout.  BLAS is column-major: a row-major matrix is the
+column-major view of its transpose, so each call below swaps the operands
+(C.T = op(B).T @ op(A).T) instead of copying anything.
+"""
+from libc.math cimport exp, expf, log, log1p, tanh, tanhf, fabs
+from libc.string cimport memcpy
+cimport scipy.linalg.cython_blas as blas
+
+from densecore.kernels cimport (
+    IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX,
+    MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY,
+)
+
+cdef double LEAKY_SLOPE = 0.01
+
+
+# -- BLAS, row-major --------------------------------------------------------
+
+cdef inline char _flip(char trans) noexcept nogil:
+    return c'N' if trans == c'T' else c'T'
+
+
+cdef void _gemv(char trans, int rows, int cols, floating alpha,
+                const floating* A, int lda, const floating* x, int incx,
+                floating beta, floating* y, int incy) noexcept nogil:
+    """y = alpha op(A) x + beta y for a row-major A of rows x cols."""
+    cdef char t = _flip(trans)
+    if floating is float:
+        blas.sgemv(&t, &cols, &rows, &alpha, <float*>A, &lda, <float*>x, &incx,
+                   &beta, y, &incy)
+    else:
+        blas.dgemv(&t, &cols, &rows, &alpha, <double*>A, &lda, <double*>x, &incx,
+                   &beta, y, &incy)
+
+
+cdef void _ger(int m, int n, floating alpha, const floating* x, int incx,
+               const floating* y, int incy, floating* A, int lda) noexcept nogil:
+    """A += alpha x y.T for a row-major A of m x n."""
+    if floating is float:
+        blas.sger(&n, &m, &alpha, <float*>y, &incy, <float*>x, &incx, A, &lda)
+    else:
+        blas.dger(&n, &m, &alpha, <double*>y, &incy, <double*>x, &incx, A, &lda)
+
+
+cdef void _gemm(char transa, char transb, int m, int n, int k, floating alpha,
+                const floating* A, int lda, const floating* B, int ldb,
+                floating beta, floating* C, int ldc) noexcept nogil:
+    if floating is float:
+        blas.sgemm(&transb, &transa, &n, &m, &k, &alpha, <float*>B, &ldb,
+                   <float*>A, &lda, &beta, C, &ldc)
+    else:
+        blas.dgemm(&transb, &transa, &n, &m, &k, &alpha, <double*>B, &ldb,
+                   <double*>A, &lda, &beta, C, &ldc)
+
+
+cdef void _scale_rows(int m, int n, floating beta, floating* C, int ldc) noexcept nogil:
+    """C *= beta, with beta == 0 clearing C (so that NaN in C does not survive)."""
+    cdef int i, j
+    if beta == 1:
+        return
+    for i in range(m):
+        for j in range(n):
+            C[i * ldc + j] = 0 if beta == 0 else beta * C[i * ldc + j]
+
+
+cdef void matmul(char transa, char transb, int m, int n, int k, floating alpha,
+                 const floating* A, int lda, const floating* B, int ldb,
+                 floating beta, floating* C, int ldc) noexcept nogil:
+    """Row-major C = alpha op(A) op(B) + beta C, C being m x n and k inner.
+
+    A product with one row or one column goes to gemv and one of inner size 1
+    to ger: at batch size 1, gemm's packing costs more than its arithmetic.
+    """
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        _scale_rows(m, n, beta, C, ldc)
+    elif m == 1:
+        _gemv(_flip(transb), k if transb == c'N' else n, n if transb == c'N' else k,
+              alpha, B, ldb, A, 1 if transa == c'N' else lda, beta, C, 1)
+    elif n == 1:
+        _gemv(transa, m if transa == c'N' else k, k if transa == c'N' else m,
+              alpha, A, lda, B, ldb if transb == c'N' else 1, beta, C, ldc)
+    elif k == 1:
+        _scale_rows(m, n, beta, C, ldc)
+        _ger(m, n, alpha, A, lda if transa == c'N' else 1,
+             B, 1 if transb == c'N' else ldb, C, ldc)
+    else:
+        _gemm(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+# -- elementwise ------------------------------------------------------------
+
+cdef inline floating _exp(floating v) noexcept nogil:
+    if floating is float:
+        return expf(v)
+    else:
+        return exp(v)
+
+
+cdef inline floating _tanh(floating v) noexcept nogil:
+    if floating is float:
+        return tanhf(v)
+    else:
+        return tanh(v)
+
+
+cdef inline floating _sigmoid(floating v) noexcept nogil:
+    # Two branches so that exp never overflows.
+    cdef floating e
+    if v >= 0:
+        return 1 / (1 + _exp(-v))
+    e = _exp(v)
+    return e / (1 + e)
+
+
+cdef inline floating _row_max(const floating* z, int cols) noexcept nogil:
+    cdef floating m = z[0]
+    cdef int j
+    for j in range(1, cols):
+        if z[j] > m:
+            m = z[j]
+    return m
+
+
+cdef void _softmax_rows(const floating* z, floating* a, int rows, int cols) noexcept nogil:
+    cdef int i, j
+    cdef floating m, total
+    for i in range(rows):
+        m = _row_max(z + i * cols, cols)
+        total = 0
+        for j in range(cols):
+            a[i * cols + j] = _exp(z[i * cols + j] - m)
+            total += a[i * cols + j]
+        total = 1 / total
+        for j in range(cols):
+            a[i * cols + j] *= total
+
+
+cdef void _activate(int activation, const floating* z, floating* a,
+                    int rows, int cols) noexcept nogil:
+    """a = activation(z); a may be z."""
+    cdef Py_ssize_t i, size = <Py_ssize_t>rows * cols
+    if activation == SOFTMAX:
+        _softmax_rows(z, a, rows, cols)
+    elif activation == RELU:
+        for i in range(size):
+            a[i] = z[i] if z[i] > 0 else 0
+    elif activation == LEAKY_RELU:
+        for i in range(size):
+            a[i] = z[i] if z[i] >= 0 else <floating>LEAKY_SLOPE * z[i]
+    elif activation == SIGMOID:
+        for i in range(size):
+            a[i] = _sigmoid(z[i])
+    elif activation == TANH:
+        for i in range(size):
+            a[i] = _tanh(z[i])
+    elif a != z:
+        memcpy(a, z, size * sizeof(floating))
+
+
+cdef void _softmax_rows_backward(const floating* z, floating* g, int rows,
+                                 int cols) noexcept nogil:
+    # With s = softmax(z): g <- s * (g - <g, s>), the Jacobian product,
+    # recomputing s from z so that no buffer is needed.
+    cdef int i, j
+    cdef floating m, total, dot
+    cdef floating* gi
+    for i in range(rows):
+        gi = g + i * cols
+        m = _row_max(z + i * cols, cols)
+        total = 0
+        dot = 0
+        for j in range(cols):
+            total += _exp(z[i * cols + j] - m)
+            dot += gi[j] * _exp(z[i * cols + j] - m)
+        dot /= total
+        for j in range(cols):
+            gi[j] = _exp(z[i * cols + j] - m) / total * (gi[j] - dot)
+
+
+cdef void _activation_backward(int activation, const floating* z, floating* g,
+                               int rows, int cols) noexcept nogil:
+    """g *= activation'(z), the chain rule through the activation."""
+    cdef Py_ssize_t i, size = <Py_ssize_t>rows * cols
+    cdef floating s
+    if activation == SOFTMAX:
+        _softmax_rows_backward(z, g, rows, cols)
+    elif activation == RELU:
+        # The derivative is 1 where z >= 0, as the spec defines it.
+        for i in range(size):
+            if z[i] < 0:
+                g[i] = 0
+    elif activation == LEAKY_RELU:
+        for i in range(size):
+            if z[i] < 0:
+                g[i] *= <floating>LEAKY_SLOPE
+    elif activation == SIGMOID:
+        for i in range(size):
+            s = _sigmoid(z[i])
+            g[i] *= s * (1 - s)
+    elif activation == TANH:
+        for i in range(size):
+            s = _tanh(z[i])
+            g[i] *= 1 - s * s
+
+
+# -- the layer ----------------------------------------------------------------
+
+cdef void forward(const floating* x, const floating* W, const floating* b,
+                  floating* signal, floating* out, int rows, int n_in, int n_out,
+                  int activation) noexcept nogil:
+    cdef int i
+    # The bias goes in first so that the product adds onto it (beta = 1).
+    for i in range(rows):
+        memcpy(signal + <Py_ssize_t>i * n_out, b, n_out * sizeof(floating))
+    matmul(c'N', c'T', rows, n_out, n_in, 1, x, n_in, W, n_in, 1, signal, n_out)
+    _activate(activation, signal, out, rows, n_out)
+
+
+cdef void backward(const floating* delta_next, const floating* W_next,
+                   const floating* signal, floating* delta, int rows, int n_out,
+                   int n_next, int activation) noexcept nogil:
+    matmul(c'N', c'N', rows, n_out, n_next, 1, delta_next, n_next, W_next, n_out,
+           0, delta, n_out)
+    _activation_backward(activation, signal, delta, rows, n_out)
+
+
+cdef void accumulate_gradients(const floating* x, const floating* delta, int rows,
+                               int n_in, int n_out, floating alpha, floating beta,
+                               floating* grad_W, floating* grad_b) noexcept nogil:
+    """grad_W = alpha delta.T @ x + beta grad_W and likewise for grad_b.
+
+    alpha = 1, beta = 0 gives the gradients; alpha = -lr, beta = 1 with the
+    parameters in place of the gradients is a plain SGD step.
+    """
+    cdef int i, j
+    matmul(c'T', c'N', n_out, n_in, rows, alpha, delta, n_out, x, n_in,
+           beta, grad_W, n_in)
+    _scale_rows(1, n_out, beta, grad_b, n_out)
+    for i in range(rows):
+        for j in range(n_out):
+            grad_b[j] += alpha * delta[<Py_ssize_t>i * n_out + j]
+
+
+# -- losses -----------------------------------------------------------------
+
+cdef double _mse(const floating* out, const floating* target, floating* delta,
+                 Py_ssize_t size, int cols, floating scale) noexcept nogil:
+    # Half the mean squared error over samples and outputs, as scikit-learn.
+    cdef double total = 0
+    cdef floating d
+    cdef Py_ssize_t i
+    for i in range(size):
+        d = out[i] - target[i]
+        total += d * d
+        delta[i] = d * scale / cols
+    return total / (2 * cols)
+
+
+cdef double _cross_entropy(const floating* signal, const floating* out,
+                           const floating* target, floating* delta, int rows,
+                           int cols, floating scale) noexcept nogil:
+    # -sum_k y_k log softmax(z)_k = sum_k y_k (logsumexp(z) - z_k), from the
+    # logits so that no log of a rounded-to-zero probability is taken.
+    cdef double total = 0, lse, weight
+    cdef floating m
+    cdef int i, j
+    cdef Py_ssize_t at
+    for i in range(rows):
+        at = <Py_ssize_t>i * cols
+        m = _row_max(signal + at, cols)
+        lse = 0
+        weight = 0
+        for j in range(cols):
+            lse += exp(<double>(signal[at + j] - m))
+            weight += target[at + j]
+        lse = m + log(lse)
+        for j in range(cols):
+            total += target[at + j] * (lse - signal[at + j])
+            delta[at + j] = scale * (out[at + j] * <floating>weight - target[at + j])
+    return total
+
+
+cdef double _binary_cross_entropy(const floating* signal, const floating* out,
+                                  const floating* target, floating* delta,
+                                  Py_ssize_t size, floating scale) noexcept nogil:
+    # log(1 + exp(z)) - y z, written so that exp never overflows.
+    cdef double total = 0
+    cdef Py_ssize_t i
+    for i in range(size):
+        total += (max(<double>signal[i], 0.0) - target[i] * <double>signal[i]
+                  + log1p(exp(-fabs(<double>signal[i]))))
+        delta[i] = scale * (out[i] - target[i])
+    return total
+
+
+cdef double loss_gradient(int loss, int activation, const floating* signal,
+                          const floating* out, const floating* target,
+                          floating* delta, int rows, int cols) noexcept nogil:
+    """Summed per-sample loss; delta = d(mean loss)/d(signal).
+
+    Cross-entropy assumes a softmax output and binary cross-entropy a sigmoid
+    output (the caller checks): their gradients through the activation
+    collapse to out - target.
+    """
+    cdef floating scale = <floating>1 / rows
+    cdef Py_ssize_t size = <Py_ssize_t>rows * cols
+    cdef double total
+    if loss == CROSS_ENTROPY:
+        return _cross_entropy(signal, out, target, delta, rows, cols, scale)
+    if loss == BINARY_CROSS_ENTROPY:
+        return _binary_cross_entropy(signal, out, target, delta, size, scale)
+    total = _mse(out, target, delta, size, cols, scale)
+    _activation_backward(activation, signal, delta, rows, cols)
+    return total

@@ -1,0 +1,53 @@
+"""Checks at the Python boundary: the only guard in front of unchecked kernels."""
+import operator
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype):
+    """``np.dtype(dtype)`` if it is float32 or float64, else ``ValueError``."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    return resolved
+
+
+def positive_int(value, name):
+    """``value`` as an int >= 1, else ``TypeError`` or ``ValueError``."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"{name} must be at least 1, got {number}")
+    return number
+
+
+def real_array(value, name):
+    """``np.asarray(value)``, refusing anything that is not bool, integer or float."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {array.dtype}")
+    return array
+
+
+def as_matrix(value, name, dtype, columns, *, columns_first=False):
+    """A finite, C-contiguous ``(rows, columns)`` array of ``dtype``.
+
+    With ``columns_first`` the value is in the spec's ``(columns, B)`` layout
+    and comes back transposed, as rows.
+    """
+    array = real_array(value, name)
+    axis = 0 if columns_first else 1
+    if array.ndim != 2 or array.shape[axis] != columns:
+        expected = f"({columns}, B)" if columns_first else f"(n_samples, {columns})"
+        raise ValueError(f"{name} must have shape {expected}, got shape {array.shape}")
+    array = np.ascontiguousarray(array.T if columns_first else array, dtype=dtype)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return array

@@ -1,0 +1,151 @@
+"""The dense kernels: the C-level API (see kernels.pxd) and their Python faces.
+
+The ``cdef`` kernels check shapes and then run without the GIL.  The Python
+functions ``forward``, ``backward``, ``gradients`` and ``loss`` allocate the
+outputs and call them; they serve the Layer class and the tests.
+"""
+cimport densecore._core as core
+
+import numpy as np
+
+__all__ = ["Activation", "Loss", "forward", "backward", "gradients", "loss"]
+
+
+cdef inline int _same(const char* what, Py_ssize_t expected, Py_ssize_t got) except -1 nogil:
+    if expected != got:
+        with gil:
+            raise ValueError(f"{what.decode()}: expected {expected}, got {got}")
+    return 0
+
+
+cdef inline int _layer_sizes(Py_ssize_t n_out, Py_ssize_t n_in) except -1 nogil:
+    if n_out < 1 or n_in < 1:
+        with gil:
+            raise ValueError(f"W must have at least one row and one column, "
+                             f"got shape ({n_out}, {n_in})")
+    return 0
+
+
+cdef inline int _codes(int loss, int activation) except -1 nogil:
+    if not (MSE <= loss <= BINARY_CROSS_ENTROPY and IDENTITY <= activation <= SOFTMAX):
+        with gil:
+            raise ValueError(f"unknown loss or activation code: loss={loss}, "
+                             f"activation={activation}")
+    return 0
+
+
+cdef int dense_forward(const floating[:, ::1] x, const floating[:, ::1] W,
+                       const floating[::1] b, floating[:, ::1] signal,
+                       floating[:, ::1] out, int activation) except -1 nogil:
+    _layer_sizes(W.shape[0], W.shape[1])
+    _same(b"x.shape[1] against W.shape[1] (inputs)", W.shape[1], x.shape[1])
+    _same(b"b.shape[0] against W.shape[0] (outputs)", W.shape[0], b.shape[0])
+    _same(b"signal.shape[0] against x.shape[0] (batch)", x.shape[0], signal.shape[0])
+    _same(b"signal.shape[1] against W.shape[0] (outputs)", W.shape[0], signal.shape[1])
+    _same(b"out.shape[0] against x.shape[0] (batch)", x.shape[0], out.shape[0])
+    _same(b"out.shape[1] against W.shape[0] (outputs)", W.shape[0], out.shape[1])
+    _codes(MSE, activation)
+    if x.shape[0] > 0:
+        core.forward(&x[0, 0], &W[0, 0], &b[0], &signal[0, 0], &out[0, 0],
+                     x.shape[0], W.shape[1], W.shape[0], activation)
+    return 0
+
+
+cdef int dense_backward(const floating[:, ::1] delta_next, const floating[:, ::1] W_next,
+                        const floating[:, ::1] signal, floating[:, ::1] delta,
+                        int activation) except -1 nogil:
+    _layer_sizes(W_next.shape[0], W_next.shape[1])
+    _same(b"delta_next.shape[1] against W_next.shape[0]", W_next.shape[0],
+          delta_next.shape[1])
+    _same(b"signal.shape[1] against W_next.shape[1]", W_next.shape[1], signal.shape[1])
+    _same(b"signal.shape[0] against delta_next.shape[0] (batch)", delta_next.shape[0],
+          signal.shape[0])
+    _same(b"delta.shape[0] against delta_next.shape[0] (batch)", delta_next.shape[0],
+          delta.shape[0])
+    _same(b"delta.shape[1] against W_next.shape[1]", W_next.shape[1], delta.shape[1])
+    _codes(MSE, activation)
+    if delta.shape[0] > 0:
+        core.backward(&delta_next[0, 0], &W_next[0, 0], &signal[0, 0], &delta[0, 0],
+                      delta.shape[0], delta.shape[1], delta_next.shape[1], activation)
+    return 0
+
+
+cdef int dense_gradients(const floating[:, ::1] x, const floating[:, ::1] delta,
+                         floating[:, ::1] grad_W, floating[::1] grad_b) except -1 nogil:
+    _layer_sizes(grad_W.shape[0], grad_W.shape[1])
+    _same(b"delta.shape[0] against x.shape[0] (batch)", x.shape[0], delta.shape[0])
+    _same(b"delta.shape[1] against grad_W.shape[0]", grad_W.shape[0], delta.shape[1])
+    _same(b"x.shape[1] against grad_W.shape[1]", grad_W.shape[1], x.shape[1])
+    _same(b"grad_b.shape[0] against grad_W.shape[0]", grad_W.shape[0], grad_b.shape[0])
+    # With no rows, the product's inner size is 0 and it writes zeros.
+    core.accumulate_gradients(&x[0, 0] if x.shape[0] else NULL,
+                              &delta[0, 0] if x.shape[0] else NULL,
+                              x.shape[0], x.shape[1], delta.shape[1], 1, 0,
+                              &grad_W[0, 0], &grad_b[0])
+    return 0
+
+
+cdef double loss_gradient(int loss, int activation, const floating[:, ::1] signal,
+                          const floating[:, ::1] out, const floating[:, ::1] target,
+                          floating[:, ::1] delta) except? -1 nogil:
+    cdef int axis
+    for axis in range(2):
+        _same(b"out.shape against signal.shape", signal.shape[axis], out.shape[axis])
+        _same(b"target.shape against signal.shape", signal.shape[axis],
+              target.shape[axis])
+        _same(b"delta.shape against signal.shape", signal.shape[axis], delta.shape[axis])
+    _codes(loss, activation)
+    if signal.shape[0] == 0 or signal.shape[1] == 0:
+        return 0
+    return core.loss_gradient(loss, activation, &signal[0, 0], &out[0, 0],
+                              &target[0, 0], &delta[0, 0], signal.shape[0],
+                              signal.shape[1])
+
+
+# -- Python faces -----------------------------------------------------------
+
+cdef inline object _dtype(floating tag):
+    return np.float32 if floating is float else np.float64
+
+
+def forward(const floating[:, ::1] x, const floating[:, ::1] W,
+            const floating[::1] b, int activation):
+    """Return ``(signal, out)`` for the rows of ``x``: ``x @ W.T + b`` and its activation."""
+    signal = np.empty((x.shape[0], W.shape[0]), dtype=_dtype(<floating>0))
+    out = np.empty_like(signal)
+    cdef floating[:, ::1] signal_view = signal, out_view = out
+    with nogil:
+        dense_forward(x, W, b, signal_view, out_view, activation)
+    return signal, out
+
+
+def backward(const floating[:, ::1] delta_next, const floating[:, ::1] W_next,
+             const floating[:, ::1] signal, int activation):
+    """Return ``(delta_next @ W_next) * activation'(signal)``."""
+    delta = np.empty((signal.shape[0], signal.shape[1]), dtype=_dtype(<floating>0))
+    cdef floating[:, ::1] delta_view = delta
+    with nogil:
+        dense_backward(delta_next, W_next, signal, delta_view, activation)
+    return delta
+
+
+def gradients(const floating[:, ::1] x, const floating[:, ::1] delta):
+    """Return ``(grad_W, grad_b)``: ``delta.T @ x`` and ``delta`` summed over rows."""
+    grad_W = np.empty((delta.shape[1], x.shape[1]), dtype=_dtype(<floating>0))
+    grad_b = np.empty(delta.shape[1], dtype=grad_W.dtype)
+    cdef floating[:, ::1] grad_W_view = grad_W
+    cdef floating[::1] grad_b_view = grad_b
+    with nogil:
+        dense_gradients(x, delta, grad_W_view, grad_b_view)
+    return grad_W, grad_b
+
+
+def loss(int loss_code, int activation, const floating[:, ::1] signal,
+         const floating[:, ::1] out, const floating[:, ::1] target):
+    """Return ``(total, delta)``: the summed per-sample loss and d(mean loss)/d(signal)."""
+    delta = np.empty((signal.shape[0], signal.shape[1]), dtype=_dtype(<floating>0))
+    cdef floating[:, ::1] delta_view = delta
+    cdef double total
+    with nogil:
+        total = loss_gradient(loss_code, activation, signal, out, target, delta_view)
+    return total, delta

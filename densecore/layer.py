@@ -1,0 +1,163 @@
+"""The spec's fully connected layer, with its kernels compiled."""
+import numpy as np
+
+from densecore import activations, kernels
+from densecore._validation import as_matrix, float_dtype, positive_int, real_array
+
+INITIALIZERS = ("seed", "he", "glorot")
+
+
+def initial_parameters(init, output_size, input_size, rng):
+    """Weights ``(output_size, input_size)`` and bias ``(output_size, 1)`` in float64.
+
+    ``"seed"`` draws both uniformly from [0, 0.1) exactly as the spec does;
+    ``"he"`` (normal, variance 2 / fan-in) and ``"glorot"`` (uniform, variance
+    2 / (fan-in + fan-out)) start the bias at zero.  ``rng=None`` draws from
+    numpy's global random state, as the spec's ``np.random.rand`` does.
+    """
+    source = np.random if rng is None else np.random.default_rng(rng)
+    if init == "seed":
+        weights = source.random((output_size, input_size)) * 0.1
+        return weights, source.random((output_size, 1)) * 0.1
+    if init == "he":
+        weights = source.standard_normal((output_size, input_size))
+        weights *= np.sqrt(2.0 / input_size)
+    elif init == "glorot":
+        limit = np.sqrt(6.0 / (input_size + output_size))
+        weights = limit * (2 * source.random((output_size, input_size)) - 1)
+    else:
+        raise ValueError(f"init must be one of {INITIALIZERS}, got {init!r}")
+    return weights, np.zeros((output_size, 1))
+
+
+class Layer:
+    """A fully connected layer: ``X = activation(weights @ input + bias)``.
+
+    Parameters
+    ----------
+    output_size, input_size : int
+        Units of this layer and of its input.
+    activation : str or callable, default None (relu)
+        ``"relu"``, ``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"leaky_relu"``
+        or ``"softmax"`` run in the compiled kernels.  A callable, given
+        together with ``activation_derivative``, runs through numpy and sees
+        the spec's ``(output_size, B)`` columns.
+    activation_derivative : callable, optional
+        The derivative of a callable ``activation``.
+    dtype : float32 or float64, default float64
+    init : {"seed", "he", "glorot"}, default "seed"
+        ``"seed"`` is the spec's uniform [0, 0.1) for weights and bias.
+    rng : None, int or numpy.random.Generator
+        ``None`` uses numpy's global random state, like the spec.
+
+    Attributes
+    ----------
+    weights : ndarray (output_size, input_size)
+    bias : ndarray (output_size, 1)
+    signal, X : ndarray (output_size, B)
+        Set by ``forward``: the values before and after the activation.
+    delta : ndarray (output_size, B)
+        Set by ``backward`` (or by the caller, for the last layer).
+    """
+
+    def __init__(self, output_size, input_size, activation=None,
+                 activation_derivative=None, *, dtype=np.float64, init="seed", rng=None):
+        self.output_size = positive_int(output_size, "output_size")
+        self.input_size = positive_int(input_size, "input_size")
+        self.dtype = float_dtype(dtype)
+        self._activation = activations.resolve(activation, activation_derivative)
+        weights, bias = initial_parameters(init, self.output_size, self.input_size, rng)
+        self._weights = np.ascontiguousarray(weights, dtype=self.dtype)
+        self._bias = np.ascontiguousarray(bias, dtype=self.dtype)
+        self.signal = self.X = self.delta = None
+
+    def __repr__(self):
+        activation = self.activation_name or getattr(self.activation, "__name__", "callable")
+        return (f"Layer(output_size={self.output_size}, input_size={self.input_size}, "
+                f"activation={activation!r}, dtype={self.dtype.name})")
+
+    @property
+    def activation_name(self):
+        """The activation's name if it runs compiled, else None."""
+        return self._activation[0]
+
+    @property
+    def activation(self):
+        return self._activation[1]
+
+    @property
+    def activation_derivative(self):
+        return self._activation[2]
+
+    @property
+    def weights(self):
+        return self._weights
+
+    @weights.setter
+    def weights(self, value):
+        self._weights[...] = self._parameter(value, self._weights.shape, "weights")
+
+    @property
+    def bias(self):
+        return self._bias
+
+    @bias.setter
+    def bias(self, value):
+        self._bias[...] = self._parameter(value, self._bias.shape, "bias")
+
+    @staticmethod
+    def _parameter(value, shape, name):
+        array = real_array(value, name)
+        if array.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got shape {array.shape}")
+        return array
+
+    def forward(self, input):
+        """Compute ``X`` for ``input`` of shape ``(input_size, B)``; store and return it."""
+        rows = as_matrix(input, "input", self.dtype, self.input_size, columns_first=True)
+        signal, out = self._forward_rows(rows)
+        self.signal, self.X = signal.T, out.T
+        return self.X
+
+    def backward(self, next_layer):
+        """Compute ``delta`` from the layer after this one; store and return it.
+
+        ``delta = (next_layer.weights.T @ next_layer.delta) * activation'(signal)``;
+        for a named softmax the product is with its whole Jacobian.
+        """
+        if next_layer.input_size != self.output_size:
+            raise ValueError(f"next_layer takes {next_layer.input_size} inputs, "
+                             f"this layer has {self.output_size} outputs")
+        if self.signal is None or next_layer.delta is None:
+            raise ValueError("backward needs forward to have run on this layer and "
+                             "next_layer.delta to be set")
+        batch = self.signal.shape[1]
+        delta_next = as_matrix(next_layer.delta, "next_layer.delta", self.dtype,
+                               next_layer.output_size, columns_first=True)
+        if len(delta_next) != batch:
+            raise ValueError(f"next_layer.delta holds {len(delta_next)} samples, "
+                             f"this layer's signal {batch}")
+        W_next = np.ascontiguousarray(next_layer.weights, dtype=self.dtype)
+        signal = np.ascontiguousarray(self.signal.T, dtype=self.dtype)
+        self.delta = self._backward_rows(delta_next, W_next, signal).T
+        return self.delta
+
+    def _forward_rows(self, rows):
+        """``(signal, out)``, each ``(B, output_size)``, for a C-contiguous ``(B, input_size)``."""
+        if self.activation_name:
+            return kernels.forward(rows, self._weights, self._bias.ravel(),
+                                   activations.code(self.activation_name))
+        signal = rows @ self._weights.T + self._bias.T
+        out = np.asarray(self.activation(signal.T), dtype=self.dtype).T
+        if out.shape != signal.shape:
+            raise ValueError(f"activation returned shape {out.T.shape}, "
+                             f"expected {signal.T.shape}")
+        return signal, np.ascontiguousarray(out)
+
+    def _backward_rows(self, delta_next, W_next, signal):
+        """``(delta_next @ W_next) * activation'(signal)``, all row batches."""
+        if self.activation_name:
+            return kernels.backward(delta_next, W_next, signal,
+                                    activations.code(self.activation_name))
+        derivative = np.asarray(self.activation_derivative(signal.T), dtype=self.dtype).T
+        return np.ascontiguousarray((delta_next @ W_next) * derivative)
