@@ -97,7 +97,7 @@ def resolve(activation, activation_derivative):
         activation = "relu"
     for name, (function, derivative) in ACTIVATIONS.items():
         if activation is function and activation_derivative in (None, derivative):
-            activation = name
+            activation, activation_derivative = name, None
     if isinstance(activation, str):
         if activation not in ACTIVATIONS:
             raise ValueError(

@@ -1,0 +1,62 @@
+"""Central differences against the compiled backward pass, every activation x loss."""
+import numpy as np
+import pytest
+
+from densecore import Layer, Network
+
+HIDDEN = ["identity", "relu", "sigmoid", "tanh", "leaky_relu", "softmax"]
+OUTPUT_LOSS = [(name, "mse") for name in HIDDEN] + [
+    ("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy")]
+
+
+def targets(loss, rng, n, k):
+    if loss == "cross_entropy":
+        return rng.integers(0, k, n)
+    if loss == "binary_cross_entropy":
+        return rng.integers(0, 2, (n, k))
+    return rng.standard_normal((n, k))
+
+
+def compiled_gradients(net, X, y):
+    """The gradient the compiled epoch applies: one full-batch step of rate 1."""
+    before = [(layer.weights.copy(), layer.bias.copy()) for layer in net.layers]
+    net.fit(X, y, epochs=1, batch_size=len(X), learning_rate=1.0, shuffle=False)
+    gradients = []
+    for layer, (W, b) in zip(net.layers, before):
+        gradients += [W - layer.weights, b - layer.bias]
+        layer.weights, layer.bias = W, b
+    return gradients
+
+
+def numerical_gradients(net, X, y, step=1e-6):
+    gradients = []
+    for layer in net.layers:
+        for parameter in (layer.weights, layer.bias):
+            gradient = np.empty_like(parameter)
+            for index in np.ndindex(parameter.shape):
+                original = parameter[index]
+                parameter[index] = original + step
+                up = net.evaluate(X, y)["loss"]
+                parameter[index] = original - step
+                down = net.evaluate(X, y)["loss"]
+                parameter[index] = original
+                gradient[index] = (up - down) / (2 * step)
+            gradients.append(gradient)
+    return gradients
+
+
+@pytest.mark.parametrize("output, loss", OUTPUT_LOSS)
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_backward_pass_matches_central_differences(hidden, output, loss):
+    rng = np.random.default_rng(0)
+    net = Network([Layer(5, 4, hidden, init="glorot", rng=rng),
+                   Layer(3, 5, output, init="glorot", rng=rng)], loss=loss)
+    for layer in net.layers:  # nonzero biases, so that every term is exercised
+        layer.bias = rng.uniform(-0.5, 0.5, layer.bias.shape)
+    X = rng.standard_normal((7, 4))
+    y = targets(loss, rng, 7, 3)
+    analytic = compiled_gradients(net, X, y)
+    numeric = numerical_gradients(net, X, y)
+    for a, n in zip(analytic, numeric):
+        error = np.linalg.norm(a - n) / max(np.linalg.norm(a) + np.linalg.norm(n), 1e-12)
+        assert error < 1e-6

@@ -1,0 +1,140 @@
+"""Each compiled kernel against its numpy twin, for both dtypes and awkward shapes."""
+import numpy as np
+import pytest
+
+from densecore import kernels
+from numpy_reference import ACTIVATIONS, activation_backward, loss_and_delta
+
+DTYPES = [np.float32, np.float64]
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+# (batch, inputs, outputs): batch 1, size 1 and odd sizes, for every BLAS path.
+SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 4), (3, 8, 1), (1, 1, 9), (17, 13, 11), (64, 33, 7)]
+NAMES = list(ACTIVATIONS)
+
+
+def code(name):
+    return kernels.Activation[name.upper()]
+
+
+def assert_close(actual, expected, dtype):
+    assert actual.dtype == dtype
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(actual, expected, rtol=TOLERANCE[dtype],
+                               atol=TOLERANCE[dtype] * scale)
+
+
+def random(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_matches_numpy(dtype, shape, name):
+    rng = np.random.default_rng(0)
+    batch, n_in, n_out = shape
+    x, W, b = (random(rng, s, dtype) for s in [(batch, n_in), (n_out, n_in), n_out])
+    signal, out = kernels.forward(x, W, b, code(name))
+    expected = x.astype(np.float64) @ W.T.astype(np.float64) + b
+    assert_close(signal, expected, dtype)
+    assert_close(out, ACTIVATIONS[name](expected), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", NAMES)
+def test_backward_matches_numpy(dtype, shape, name):
+    rng = np.random.default_rng(1)
+    batch, n_out, n_next = shape
+    delta_next, W_next, signal = (random(rng, s, dtype)
+                                  for s in [(batch, n_next), (n_next, n_out), (batch, n_out)])
+    delta = kernels.backward(delta_next, W_next, signal, code(name))
+    expected = activation_backward(name, signal.astype(np.float64),
+                                   delta_next.astype(np.float64) @ W_next)
+    assert_close(delta, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES + [(0, 3, 2)])
+def test_gradients_match_numpy(dtype, shape):
+    rng = np.random.default_rng(2)
+    batch, n_in, n_out = shape
+    x, delta = random(rng, (batch, n_in), dtype), random(rng, (batch, n_out), dtype)
+    grad_W, grad_b = kernels.gradients(x, delta)
+    assert_close(grad_W, delta.T.astype(np.float64) @ x, dtype)
+    assert_close(grad_b, delta.astype(np.float64).sum(axis=0), dtype)
+
+
+LOSS_OUTPUTS = [("mse", name) for name in NAMES] + [
+    ("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")]
+
+
+def targets(rng, loss, shape):
+    if loss == "cross_entropy":
+        return np.eye(shape[1])[rng.integers(0, shape[1], shape[0])]
+    if loss == "binary_cross_entropy":
+        return rng.integers(0, 2, shape).astype(float)
+    return rng.standard_normal(shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (7, 1), (16, 10)])
+@pytest.mark.parametrize("loss, output", LOSS_OUTPUTS)
+def test_loss_gradient_matches_numpy(dtype, shape, loss, output):
+    rng = np.random.default_rng(3)
+    signal = random(rng, shape, dtype)
+    out = ACTIVATIONS[output](signal.astype(np.float64)).astype(dtype)
+    y = targets(rng, loss, shape).astype(dtype)
+    total, delta = kernels.loss(kernels.Loss[loss.upper()], code(output), signal, out, y)
+    expected_total, expected_delta = loss_and_delta(loss, output, signal.astype(np.float64), y)
+    np.testing.assert_allclose(total, expected_total, rtol=TOLERANCE[dtype] * 10)
+    assert_close(delta, expected_delta, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss, output", [("cross_entropy", "softmax"),
+                                          ("binary_cross_entropy", "sigmoid")])
+def test_cross_entropies_are_finite_for_huge_logits(dtype, loss, output):
+    signal = np.array([[1e4, -1e4], [-1e4, 1e4]], dtype=dtype)
+    out = (signal > 0).astype(dtype)  # both activations saturate exactly here
+    y = np.array([[0, 1], [0, 1]], dtype=dtype)
+    total, delta = kernels.loss(kernels.Loss[loss.upper()], code(output), signal, out, y)
+    assert np.isfinite(total) and np.all(np.isfinite(delta))
+    # The first sample is confidently wrong: its loss is about 2e4 (or 1e4 per output).
+    assert total == pytest.approx(2e4, rel=1e-3)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (lambda: (np.ones((2, 3)), np.ones((4, 5)), np.ones(4)), "x.shape[1]"),
+    (lambda: (np.ones((2, 3)), np.ones((4, 3)), np.ones(5)), "b.shape[0]"),
+    (lambda: (np.ones((2, 0)), np.ones((4, 0)), np.ones(4)), "at least one"),
+])
+def test_forward_rejects_mismatched_shapes(arrays, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        kernels.forward(*arrays(), code("relu"))
+
+
+def test_backward_and_gradients_reject_mismatched_shapes():
+    with pytest.raises(ValueError, match="delta_next"):
+        kernels.backward(np.ones((2, 3)), np.ones((4, 5)), np.ones((2, 5)), code("relu"))
+    with pytest.raises(ValueError, match="batch"):
+        kernels.gradients(np.ones((2, 3)), np.ones((3, 4)))
+
+
+def test_unknown_codes_are_rejected():
+    with pytest.raises(ValueError, match="activation"):
+        kernels.forward(np.ones((1, 1)), np.ones((1, 1)), np.ones(1), 99)
+    with pytest.raises(ValueError, match="loss"):
+        kernels.loss(7, 0, np.ones((1, 1)), np.ones((1, 1)), np.ones((1, 1)))
+
+
+def test_mixed_dtypes_are_rejected():
+    with pytest.raises((TypeError, ValueError)):
+        kernels.forward(np.ones((1, 2), np.float32), np.ones((1, 2)), np.ones(1), 0)
+
+
+def test_enum_values_are_stable():
+    assert {a.name: int(a) for a in kernels.Activation} == {
+        "IDENTITY": 0, "RELU": 1, "SIGMOID": 2, "TANH": 3, "LEAKY_RELU": 4, "SOFTMAX": 5}
+    assert {a.name: int(a) for a in kernels.Loss} == {
+        "MSE": 0, "CROSS_ENTROPY": 1, "BINARY_CROSS_ENTROPY": 2}
