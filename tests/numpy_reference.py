@@ -68,3 +68,12 @@ def sgd_step(weights, biases, activation_names, loss, x, y, learning_rate):
         weights[i] = weights[i] - learning_rate * grad_W
         biases[i] = biases[i] - learning_rate * grad_b
     return total
+
+
+def random_targets(loss, rng, n, k):
+    """Labels for cross-entropy, 0/1 targets for binary cross-entropy, reals for mse."""
+    if loss == "cross_entropy":
+        return rng.integers(0, k, n)
+    if loss == "binary_cross_entropy":
+        return rng.integers(0, 2, (n, k))
+    return rng.standard_normal((n, k))

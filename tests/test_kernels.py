@@ -1,9 +1,11 @@
 """Each compiled kernel against its numpy twin, for both dtypes and awkward shapes."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from densecore import kernels
-from numpy_reference import ACTIVATIONS, activation_backward, loss_and_delta
+from numpy_reference import ACTIVATIONS, activation_backward, loss_and_delta, random_targets
 
 DTYPES = [np.float32, np.float64]
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
@@ -69,14 +71,6 @@ LOSS_OUTPUTS = [("mse", name) for name in NAMES] + [
     ("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")]
 
 
-def targets(rng, loss, shape):
-    if loss == "cross_entropy":
-        return np.eye(shape[1])[rng.integers(0, shape[1], shape[0])]
-    if loss == "binary_cross_entropy":
-        return rng.integers(0, 2, shape).astype(float)
-    return rng.standard_normal(shape)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5), (7, 1), (16, 10)])
 @pytest.mark.parametrize("loss, output", LOSS_OUTPUTS)
@@ -84,7 +78,8 @@ def test_loss_gradient_matches_numpy(dtype, shape, loss, output):
     rng = np.random.default_rng(3)
     signal = random(rng, shape, dtype)
     out = ACTIVATIONS[output](signal.astype(np.float64)).astype(dtype)
-    y = targets(rng, loss, shape).astype(dtype)
+    y = random_targets(loss, rng, *shape)
+    y = (np.eye(shape[1])[y] if loss == "cross_entropy" else y).astype(dtype)
     total, delta = kernels.loss(kernels.Loss[loss.upper()], code(output), signal, out, y)
     expected_total, expected_delta = loss_and_delta(loss, output, signal.astype(np.float64), y)
     np.testing.assert_allclose(total, expected_total, rtol=TOLERANCE[dtype] * 10)
@@ -138,3 +133,22 @@ def test_enum_values_are_stable():
         "IDENTITY": 0, "RELU": 1, "SIGMOID": 2, "TANH": 3, "LEAKY_RELU": 4, "SOFTMAX": 5}
     assert {a.name: int(a) for a in kernels.Loss} == {
         "MSE": 0, "CROSS_ENTROPY": 1, "BINARY_CROSS_ENTROPY": 2}
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=st.integers(0, 40), n_in=st.integers(1, 40), n_out=st.integers(1, 40),
+       name=st.sampled_from(NAMES), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**32 - 1))
+def test_forward_backward_gradients_for_any_shape(batch, n_in, n_out, name, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x, W, b = (random(rng, s, dtype) for s in [(batch, n_in), (n_out, n_in), n_out])
+    signal, out = kernels.forward(x, W, b, code(name))
+    expected = x.astype(np.float64) @ W.T + b
+    assert_close(signal, expected, dtype)
+    assert_close(out, ACTIVATIONS[name](expected), dtype)
+    delta_next, W_next = random(rng, (batch, 3), dtype), random(rng, (3, n_out), dtype)
+    delta = kernels.backward(delta_next, W_next, signal, code(name))
+    assert_close(delta, activation_backward(name, signal.astype(np.float64),
+                                            delta_next.astype(np.float64) @ W_next), dtype)
+    grad_W, grad_b = kernels.gradients(x, delta)
+    assert_close(grad_W, delta.T.astype(np.float64) @ x, dtype)
+    assert_close(grad_b, delta.astype(np.float64).sum(axis=0), dtype)
