@@ -2,7 +2,8 @@
 
 Row-major throughout.  BLAS is column-major: a row-major matrix is the
 column-major view of its transpose, so each call below swaps the operands
-(C.T = op(B).T @ op(A).T) instead of copying anything.
+(C.T = op(B).T @ op(A).T) instead of copying anything.  Sizes are BLAS ints;
+offsets are Py_ssize_t, since rows x columns of a large batch can pass 2**31.
 """
 from libc.math cimport exp, expf, log, log1p, tanh, tanhf, fabs
 from libc.string cimport memcpy
@@ -57,7 +58,7 @@ cdef void _gemm(char transa, char transb, int m, int n, int k, floating alpha,
 
 cdef void _scale_rows(int m, int n, floating beta, floating* C, int ldc) noexcept nogil:
     """C *= beta, with beta == 0 clearing C (so that NaN in C does not survive)."""
-    cdef int i, j
+    cdef Py_ssize_t i, j
     if beta == 1:
         return
     for i in range(m):
@@ -126,7 +127,7 @@ cdef inline floating _row_max(const floating* z, int cols) noexcept nogil:
 
 
 cdef void _softmax_rows(const floating* z, floating* a, int rows, int cols) noexcept nogil:
-    cdef int i, j
+    cdef Py_ssize_t i, j
     cdef floating m, total
     for i in range(rows):
         m = _row_max(z + i * cols, cols)
@@ -165,7 +166,7 @@ cdef void _softmax_rows_backward(const floating* z, floating* g, int rows,
                                  int cols) noexcept nogil:
     # With s = softmax(z): g <- s * (g - <g, s>), the Jacobian product,
     # recomputing s from z so that no buffer is needed.
-    cdef int i, j
+    cdef Py_ssize_t i, j
     cdef floating m, total, dot
     cdef floating* gi
     for i in range(rows):
@@ -236,7 +237,7 @@ cdef void accumulate_gradients(const floating* x, const floating* delta, int row
     alpha = 1, beta = 0 gives the gradients; alpha = -lr, beta = 1 with the
     parameters in place of the gradients is a plain SGD step.
     """
-    cdef int i, j
+    cdef Py_ssize_t i, j
     matmul(c'T', c'N', n_out, n_in, rows, alpha, delta, n_out, x, n_in,
            beta, grad_W, n_in)
     _scale_rows(1, n_out, beta, grad_b, n_out)
@@ -267,7 +268,7 @@ cdef double _cross_entropy(const floating* signal, const floating* out,
     # logits so that no log of a rounded-to-zero probability is taken.
     cdef double total = 0, lse, weight
     cdef floating m
-    cdef int i, j
+    cdef Py_ssize_t i, j
     cdef Py_ssize_t at
     for i in range(rows):
         at = <Py_ssize_t>i * cols
