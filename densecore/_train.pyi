@@ -2,9 +2,12 @@ from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+from typing_extensions import disjoint_base
 
 _Float = TypeVar("_Float", np.float32, np.float64)
 
+# An extension type: no class can derive from it and another such base.
+@disjoint_base
 class Trainer:
     # Built by __cinit__: nothing is left for __init__ to take.
     def __new__(
