@@ -14,6 +14,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python=${PYTHON:-python3}
 work=$(mktemp -d)
+# pyproject's [build-system] requires, for the steps that build without isolation.
+build_requires=("setuptools>=77" "Cython>=3.0" "numpy>=2" "scipy>=1.11")
 trap 'rm -rf "$work"' EXIT
 
 fresh_venv() {
@@ -30,9 +32,8 @@ run_tests() {
 echo "== sdist: build, check, compile, test"
 fresh_venv sdist
 env=$work/sdist
-# Cython and setuptools let the sdist be made without an isolated build env:
-# making it only runs setup.py, which compiles nothing.
-"$env/bin/pip" install -q build check-sdist check-wheel-contents twine Cython setuptools
+# Making an sdist compiles nothing: it needs no isolated build env of its own.
+"$env/bin/pip" install -q build check-sdist check-wheel-contents twine "${build_requires[@]}"
 "$env/bin/python" -m build --sdist --no-isolation --outdir "$work/dist" "$repo"
 sdist=$(echo "$work"/dist/densecore-*.tar.gz)
 # Against git: this also fails on any generated .c that slipped in.
@@ -48,9 +49,9 @@ run_tests "$env"
 echo "== debug: DENSECORE_DEBUG=1 build of the sdist, test"
 fresh_venv debug
 env=$work/debug
-# No build isolation: this venv holds the build requirements already, and the
-# isolated path was exercised above; this only saves installing them twice.
-"$env/bin/pip" install -q Cython setuptools numpy scipy
+# No build isolation: the isolated path was exercised above; this only saves
+# installing the build requirements twice.
+"$env/bin/pip" install -q "${build_requires[@]}"
 DENSECORE_DEBUG=1 "$env/bin/pip" wheel -q --no-deps --no-cache-dir --no-build-isolation \
     --wheel-dir "$work/debug-dist" "$sdist"
 "$env/bin/pip" install -q "$(echo "$work"/debug-dist/densecore-*.whl)[test]"
