@@ -14,9 +14,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python=${PYTHON:-python3}
 work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 # pyproject's [build-system] requires, for the steps that build without isolation.
 build_requires=("setuptools>=77" "Cython>=3.0" "numpy>=2" "scipy>=1.11")
-trap 'rm -rf "$work"' EXIT
 
 fresh_venv() {
     "$python" -m venv "$work/$1"
