@@ -1,7 +1,9 @@
 """Network: a stack of Layers that trains with SGD and predicts, samples as rows."""
+import functools
 import math
 import operator
 import sys
+import threading
 
 import numpy as np
 
@@ -47,6 +49,20 @@ def progress(epochs, verbose):
         return range(epochs), show, lambda: None
     bar = tqdm(range(epochs), unit="epoch", desc="train")
     return bar, lambda epoch, logs: bar.set_postfix(logs), bar.close
+
+
+def one_training_at_a_time(method):
+    """Refuse a second concurrent training run on one network: the two would race."""
+    @functools.wraps(method)
+    def exclusive(self, *args, **kwargs):
+        if not self._training.acquire(blocking=False):
+            raise RuntimeError("this network is already training in another thread; "
+                               "train a copy, or wait for that run to finish")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._training.release()
+    return exclusive
 
 
 class Plateau:
@@ -103,6 +119,7 @@ class Network:
         self.loss = self._check_loss(loss)
         self.optimizer = None  # the optimizer in use, set by fit and partial_fit
         self._slots, self._step = [], 0  # its state for each parameter; steps taken
+        self._training = threading.Lock()
 
     def _check_loss(self, loss):
         output = self.layers[-1].activation_name
@@ -152,6 +169,7 @@ class Network:
 
     # -- public API -------------------------------------------------------
 
+    @one_training_at_a_time
     def fit(self, X, y, epochs=10, batch_size=32, learning_rate=0.01, shuffle=True,
             seed=None, verbose=False, *, optimizer="sgd", alpha=0.0, schedule="constant",
             power_t=0.5, clip_norm=None, validation_data=None, validation_split=0.0,
@@ -246,6 +264,7 @@ class Network:
             self._set_parameters(best_parameters)
         return history
 
+    @one_training_at_a_time
     def partial_fit(self, X, y, *, batch_size=32, learning_rate=0.01, optimizer=None,
                     alpha=0.0, clip_norm=None, shuffle=True, seed=None):
         """One pass over ``X``, keeping the optimizer's state; return its mean loss.
@@ -255,11 +274,10 @@ class Network:
         """
         X = self._samples(X)
         Y = self._targets(y, len(X))
+        rate = _number(learning_rate, "learning_rate", minimum=0, open_interval=True)
         optimizer = optimizer if optimizer is not None else self.optimizer or "sgd"
         run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=True)
-        return run(np.random.default_rng(seed) if shuffle else None,
-                   _number(learning_rate, "learning_rate", minimum=0, open_interval=True),
-                   epoch=0)["loss"]
+        return run(np.random.default_rng(seed) if shuffle else None, rate, epoch=0)["loss"]
 
     def predict(self, X):
         """The output layer's activations, ``(n_samples, output_size)``."""
