@@ -144,8 +144,8 @@ class Layer:
         delta_next = as_matrix(next_layer.delta, "next_layer.delta", self.dtype,
                                next_layer.output_size, columns_first=True)
         if len(delta_next) != batch:
-            raise ValueError(f"next_layer.delta holds {len(delta_next)} samples, "
-                             f"this layer's signal {batch}")
+            raise ValueError(f"next_layer.delta must hold {batch} samples, as this layer's "
+                             f"signal does, got {len(delta_next)}")
         W_next = np.ascontiguousarray(next_layer.weights, dtype=self.dtype)
         signal = np.ascontiguousarray(self.signal.T, dtype=self.dtype)
         self.delta = self._backward_rows(delta_next, W_next, signal).T

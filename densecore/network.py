@@ -308,13 +308,14 @@ class Network:
 
     @staticmethod
     def _labels(y, n_classes):
-        labels = y.astype(np.intp)
-        if not np.array_equal(labels, y):
-            raise ValueError("integer class labels expected in y, got non-integer values")
-        if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        with np.errstate(invalid="ignore"):
+            integral = np.array_equal(y, np.floor(y)) if y.dtype.kind == "f" else True
+        if not integral:
+            raise ValueError("y must hold integer class labels, got non-integer values")
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
             raise ValueError(f"labels must lie in [0, {n_classes}), got values from "
-                             f"{labels.min()} to {labels.max()}")
-        return labels
+                             f"{y.min()} to {y.max()}")
+        return y.astype(np.intp)
 
     def _split_validation(self, X, Y, validation_data, validation_split, rng):
         """``((X, Y) to train on, (X_val, Y_val) or None)``."""
