@@ -12,7 +12,9 @@ from densecore.activations import relu, relu_derivative
 from densecore.layer import Layer
 from densecore.network import Network
 
-__all__ = ["Layer", "Network", "get_include", "relu", "relu_derivative", "__version__"]
+load = Network.load
+
+__all__ = ["Layer", "Network", "get_include", "load", "relu", "relu_derivative", "__version__"]
 
 
 def get_include() -> str:

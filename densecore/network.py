@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 
-from densecore import _train, activations, kernels
+from densecore import _serialization, _train, activations, kernels
 from densecore._validation import as_matrix, positive_int, real_array
 from densecore.layer import Layer
 
@@ -171,6 +171,31 @@ class Network:
         elif self.loss == "binary_cross_entropy":
             result["accuracy"] = float(np.mean((out > 0.5) == (Y > 0.5)))
         return result
+
+    # -- files and pickles -------------------------------------------------
+
+    def save(self, path):
+        """Write the network, with its optimizer state, to the ``.npz`` file ``path``.
+
+        The file holds arrays only (see :func:`densecore.load`).  It is
+        written under a temporary name and renamed over ``path``, so a failed
+        or killed save leaves a previous file there intact.  A network with a
+        Python-callable activation cannot be saved (``ValueError``).
+        """
+        _serialization.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """The network saved at ``path`` by :meth:`save`, ready to predict or resume training.
+
+        Nothing is unpickled.  A file that is not a complete, consistent
+        densecore model of a known format version raises ``ValueError``.
+        """
+        return _serialization.load(path, cls)
+
+    def __reduce__(self):
+        # A pickle (joblib, Dask) carries the bytes of a saved file and no other state.
+        return _serialization.from_bytes, (_serialization.to_bytes(self), type(self))
 
     # -- inputs -----------------------------------------------------------
 
