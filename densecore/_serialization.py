@@ -31,6 +31,8 @@ OPTIMIZER = "optimizer/"
 ARCHITECTURE = ("format_version", "sizes", "activations", "dtype", "loss")
 # Everything a densecore file may hold: booleans, numbers and unicode strings.
 ARRAY_KINDS = "biufU"
+# What zipfile and numpy raise for a damaged archive or .npy header.
+ZIP_ERRORS = (zipfile.BadZipFile, EOFError, NotImplementedError, ValueError)
 HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,
@@ -197,45 +199,55 @@ def _parameter(arrays, name, dtype, shape):
 def read_arrays(data):
     """The ``.npy`` members of the zip archive ``data`` (bytes), by name."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-            names = [member.filename for member in members]
-            if len(set(names)) != len(names):
-                raise ValueError("the archive holds two members of the same name")
-            # Members may share bytes; bound their total by the file's size.
-            if sum(member.file_size for member in members) > len(data):
-                raise ValueError("the archive's members claim more bytes than it holds")
-            return {member.filename.removesuffix(".npy"): _read_array(archive, member)
-                    for member in members}
-    except (zipfile.BadZipFile, EOFError) as error:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except ZIP_ERRORS as error:
         raise ValueError(f"not a readable zip archive ({error})") from None
+    with archive:
+        members = archive.infolist()
+        names = [member.filename for member in members]
+        if len(set(names)) != len(names):
+            raise ValueError("the archive holds two members of the same name")
+        # Members may share bytes; bound their total by the file's size.
+        if sum(member.file_size for member in members) > len(data):
+            raise ValueError("the archive's members claim more bytes than it holds")
+        return {name.removesuffix(".npy"): _read_member(archive, member)
+                for name, member in zip(names, members)}
 
 
-def _read_array(archive, member):
-    """One member's array, its header checked before any data is read."""
-    name = member.filename
-    if not name.endswith(".npy"):
-        raise ValueError(f"member {name!r} is not a .npy array")
-    if member.flag_bits & 0x1:
-        raise ValueError(f"member {name!r} is encrypted")
-    if member.compress_type != zipfile.ZIP_STORED:
-        raise ValueError(f"member {name!r} is compressed; densecore writes arrays uncompressed")
-    with archive.open(member) as file:
-        version = np.lib.format.read_magic(file)
-        if version not in HEADER_READERS:
-            raise ValueError(f"member {name!r} has .npy format {version}, expected "
-                             f"one of {sorted(HEADER_READERS)}")
-        shape, fortran_order, dtype = HEADER_READERS[version](file)
-        if dtype.hasobject or dtype.kind not in ARRAY_KINDS:
-            raise ValueError(f"member {name!r} must hold numbers or strings, got dtype {dtype}")
-        if any(n < 0 for n in shape):
-            raise ValueError(f"member {name!r} has a negative shape {shape}")
-        size = math.prod(shape) * dtype.itemsize
-        held = member.file_size - file.tell()
-        if size != held:
-            raise ValueError(f"member {name!r} declares {size} bytes of {dtype} {shape} "
-                             f"but holds {held}")
-        data = file.read(size)
+def _read_member(archive, member):
+    """One member's array; ``ValueError`` naming the member if it is unreadable."""
+    try:
+        if not member.filename.endswith(".npy"):
+            raise ValueError("not a .npy array")
+        if member.flag_bits & 0x1:
+            raise ValueError("encrypted")
+        if member.compress_type != zipfile.ZIP_STORED:
+            raise ValueError("compressed; densecore writes arrays uncompressed")
+        with archive.open(member) as file:
+            return _read_npy(file, member.file_size)
+    except ZIP_ERRORS as error:
+        raise ValueError(f"member {member.filename!r}: {error}") from None
+
+
+def _read_npy(file, file_size):
+    """The array in the ``.npy`` stream ``file`` of ``file_size`` bytes.
+
+    The header is checked against ``file_size`` before the data is read, so
+    a header claiming a huge shape allocates nothing.
+    """
+    version = np.lib.format.read_magic(file)
+    if version not in HEADER_READERS:
+        raise ValueError(f".npy format {version}, expected one of {sorted(HEADER_READERS)}")
+    shape, fortran_order, dtype = HEADER_READERS[version](file)
+    if dtype.hasobject or dtype.kind not in ARRAY_KINDS:
+        raise ValueError(f"must hold numbers or strings, got dtype {dtype}")
+    if any(n < 0 for n in shape):
+        raise ValueError(f"negative shape {shape}")
+    size = math.prod(shape) * dtype.itemsize
+    held = file_size - file.tell()
+    if size != held:
+        raise ValueError(f"declares {size} bytes ({dtype}, shape {shape}) but holds {held}")
+    data = file.read(size)
     if len(data) != size:
-        raise ValueError(f"member {name!r} is truncated")
+        raise ValueError("truncated data")
     return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
