@@ -197,13 +197,6 @@ class Network:
         # A pickle (joblib, Dask) carries the bytes of a saved file and no other state.
         return _serialization.from_bytes, (_serialization.to_bytes(self), type(self))
 
-    # TEMPORARY stand-ins for the issue-5 contract's hooks, until main has them.
-    def _optimizer_arrays(self):
-        return dict(getattr(self, "_optimizer_state", {}))
-
-    def _restore_optimizer(self, arrays):
-        self._optimizer_state = dict(arrays)
-
     # -- inputs -----------------------------------------------------------
 
     def _samples(self, X):
