@@ -11,10 +11,12 @@ from pathlib import Path
 from densecore.activations import relu, relu_derivative
 from densecore.layer import Layer
 from densecore.network import Network
+from densecore.optimizers import SGD, Adam
 
 load = Network.load
 
-__all__ = ["Layer", "Network", "get_include", "load", "relu", "relu_derivative", "__version__"]
+__all__ = ["Adam", "Layer", "Network", "SGD", "get_include", "load", "relu", "relu_derivative",
+           "__version__"]
 
 
 def get_include() -> str:

@@ -8,7 +8,8 @@ cimport densecore._core as core
 
 import numpy as np
 
-__all__ = ["Activation", "Loss", "forward", "backward", "gradients", "loss"]
+__all__ = ["Activation", "Loss", "Optimizer", "forward", "backward", "gradients", "loss",
+           "update"]
 
 
 cdef inline int _same(const char* what, Py_ssize_t expected, Py_ssize_t got) except -1 nogil:
@@ -102,6 +103,29 @@ cdef double loss_gradient(int loss, int activation, const floating[:, ::1] signa
                               signal.shape[1])
 
 
+cdef int optimizer_update(int optimizer, floating[::1] param, const floating[::1] grad,
+                          floating[::1] slot_1, floating[::1] slot_2,
+                          double learning_rate, double alpha, double scale,
+                          double beta_1, double beta_2, double epsilon, bint nesterov,
+                          long step) except -1 nogil:
+    _same(b"grad.shape[0] against param.shape[0]", param.shape[0], grad.shape[0])
+    if optimizer == ADAM or beta_1 != 0:
+        _same(b"slot_1.shape[0] against param.shape[0]", param.shape[0], slot_1.shape[0])
+    if optimizer == ADAM:
+        _same(b"slot_2.shape[0] against param.shape[0]", param.shape[0], slot_2.shape[0])
+        if step < 1:
+            _same(b"Adam's step must be at least 1; smallest", 1, step)
+    elif optimizer != SGD:
+        _same(b"optimizer code out of range, largest", ADAM, optimizer)
+    if param.shape[0] > 0:
+        core.optimizer_update(optimizer, &param[0], &grad[0],
+                              &slot_1[0] if slot_1.shape[0] else NULL,
+                              &slot_2[0] if slot_2.shape[0] else NULL,
+                              param.shape[0], learning_rate, alpha, scale, beta_1,
+                              beta_2, epsilon, nesterov, step)
+    return 0
+
+
 # -- Python faces -----------------------------------------------------------
 
 cdef inline object _dtype(floating tag):
@@ -149,3 +173,13 @@ def loss(int loss_code, int activation, const floating[:, ::1] signal,
     with nogil:
         total = loss_gradient(loss_code, activation, signal, out, target, delta_view)
     return total, delta
+
+
+def update(int optimizer, floating[::1] param, const floating[::1] grad,
+           floating[::1] slot_1, floating[::1] slot_2, double learning_rate,
+           double alpha=0, double scale=1, double beta_1=0, double beta_2=0,
+           double epsilon=0, bint nesterov=False, long step=1):
+    """Apply one optimizer step to ``param`` in place (see ``optimizer_update``)."""
+    with nogil:
+        optimizer_update(optimizer, param, grad, slot_1, slot_2, learning_rate, alpha,
+                         scale, beta_1, beta_2, epsilon, nesterov, step)
