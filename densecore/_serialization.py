@@ -135,9 +135,19 @@ def from_bytes(data, cls):
                          f"version {FORMAT_VERSION}")
     layers, loss = _layers(arrays)
     net = cls(layers, loss=loss)
-    net._restore_optimizer({name.removeprefix(OPTIMIZER): value
-                            for name, value in arrays.items() if name.startswith(OPTIMIZER)})
+    net._restore_optimizer(_optimizer_state(arrays))
     return net
+
+
+def _optimizer_state(arrays):
+    """The ``optimizer/`` members, unprefixed; their numbers must be finite."""
+    state = {name.removeprefix(OPTIMIZER): value
+             for name, value in arrays.items() if name.startswith(OPTIMIZER)}
+    for key, value in state.items():
+        # Non-finite state would turn the weights to NaN at the next step.
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"{OPTIMIZER + key!r} holds NaN or infinity")
+    return state
 
 
 def _layers(arrays):
@@ -165,9 +175,10 @@ def _layers(arrays):
         raise ValueError(f"unexpected members {sorted(unexpected)}")
     layers = []
     for (weights, bias), name in zip(parameters, names):
-        # rng=0: a throwaway draw that leaves numpy's global random state alone.
-        layer = Layer(*weights.shape, name, dtype=dtype, rng=0)
-        layer.weights, layer.bias = weights, bias.reshape(-1, 1)
+        # A copy: the arrays read are read-only views of the file's bytes.
+        layer = Layer(*weights.shape, name, dtype=dtype,
+                      init=lambda shape, rng, weights=weights: weights.copy())
+        layer.bias = bias.reshape(-1, 1)
         layers.append(layer)
     return layers, loss
 
