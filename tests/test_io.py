@@ -92,16 +92,50 @@ def test_the_file_holds_plain_arrays_only(saved):
 
 def test_optimizer_state_travels_under_its_prefix(tmp_path):
     net = network()
-    state = {"name": np.array("adam"), "step": np.array(7), "m/0": np.ones((5, 6))}
-    net._restore_optimizer(state)
+    net.partial_fit(inputs(6), np.arange(20) % 4, optimizer="adam", seed=0)
     net.save(tmp_path / "model.npz")
-    assert {"optimizer/name", "optimizer/step", "optimizer/m/0"} <= set(
-        arrays_of(tmp_path / "model.npz"))
-    restored = Network.load(tmp_path / "model.npz")._optimizer_arrays()
-    assert restored.keys() == net._optimizer_arrays().keys()
-    for key, value in net._optimizer_arrays().items():
+    arrays = arrays_of(tmp_path / "model.npz")
+    assert arrays["optimizer/name"] == "adam" and arrays["optimizer/step"] == 1
+    loaded = Network.load(tmp_path / "model.npz")
+    assert loaded.optimizer == densecore.Adam()
+    restored, original = loaded._optimizer_arrays(), net._optimizer_arrays()
+    assert restored.keys() == original.keys()
+    for key, value in original.items():
         np.testing.assert_array_equal(restored[key], value)
         assert restored[key].dtype == value.dtype
+
+
+def test_an_untrained_network_loads_without_an_optimizer(saved):
+    assert not any(name.startswith("optimizer/") for name in arrays_of(saved))
+    assert Network.load(saved).optimizer is None
+
+
+RESUMED_OPTIMIZERS = [densecore.SGD(), densecore.SGD(momentum=0.9, nesterov=True),
+                      densecore.Adam(beta_1=0.8)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", RESUMED_OPTIMIZERS, ids=repr)
+@pytest.mark.parametrize("through", ["file", "pickle"])
+def test_training_resumes_exactly_after_a_round_trip(tmp_path, optimizer, dtype, through):
+    X, y = inputs(6, dtype, n=64), np.arange(64) % 4
+    uninterrupted, interrupted = network(dtype=dtype), network(dtype=dtype)
+    for net in (uninterrupted, interrupted):
+        net.partial_fit(X, y, optimizer=optimizer, alpha=1e-3, batch_size=8, seed=0)
+    if through == "file":
+        interrupted.save(tmp_path / "model.npz")
+        resumed = Network.load(tmp_path / "model.npz")
+    else:
+        resumed = pickle.loads(pickle.dumps(interrupted))
+    assert resumed.optimizer == optimizer
+    for seed in (1, 2, 3):
+        losses = [net.partial_fit(X, y, alpha=1e-3, batch_size=8, seed=seed)
+                  for net in (uninterrupted, resumed)]
+        assert losses[0] == losses[1]
+    for a, b in zip(uninterrupted.layers, resumed.layers):
+        assert b.weights.dtype == dtype
+        np.testing.assert_array_equal(a.weights, b.weights)
+        np.testing.assert_array_equal(a.bias, b.bias)
 
 
 def test_saving_over_a_file_replaces_it(saved):
@@ -313,6 +347,22 @@ def test_tampered_members(saved, changes, message):
         densecore.load(saved)
 
 
+@pytest.mark.parametrize("changes, message", [
+    ({"optimizer__name": np.array("rmsprop")}, "invalid optimizer state"),
+    ({"optimizer__beta_1": np.array(2.0)}, "invalid optimizer state"),
+    ({"optimizer__slot_0_0": np.ones((6, 5))}, r"slot_0_0 must be a float array of shape"),
+    ({"optimizer__slot_9_0": np.ones(3)}, "optimizer state has slots"),
+    ({"optimizer__slot_0_1": np.full((5, 6), np.nan)}, "'optimizer/slot_0_1' holds NaN"),
+])
+def test_tampered_optimizer_state(tmp_path, changes, message):
+    net = network()
+    net.partial_fit(inputs(6), np.arange(20) % 4, optimizer="adam", seed=0)
+    net.save(tmp_path / "model.npz")
+    rewrite(tmp_path / "model.npz", **changes)
+    with pytest.raises(ValueError, match=message):
+        densecore.load(tmp_path / "model.npz")
+
+
 def test_object_arrays_are_refused_without_running_code(saved, tmp_path):
     marker = tmp_path / "ran"
 
@@ -353,7 +403,9 @@ def test_a_header_that_overstates_its_data(saved):
 
 @pytest.fixture(scope="module")
 def valid_file():
-    return densecore._serialization.to_bytes(network(sizes=(3, 4, 2)))
+    net = network(sizes=(3, 4, 2))  # with Adam's state, so that fuzzing reaches it
+    net.partial_fit(inputs(3), np.arange(20) % 2, optimizer="adam", seed=0)
+    return densecore._serialization.to_bytes(net)
 
 
 def load_bytes(folder, data):
@@ -392,5 +444,5 @@ def test_mutated_files_load_or_raise_value_error(tmp_path, valid_file, data):
             break
     net = load_bytes(tmp_path, bytes(contents))
     if net is not None:  # a harmless change (e.g. in padding) still gives a valid network
-        assert net.sizes == [3, 4, 2]
+        assert net.sizes == [3, 4, 2] and net.optimizer == densecore.Adam()
         assert np.isfinite(net.predict(inputs(3))).all()
