@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import densecore
 from densecore import Layer, Network
@@ -446,3 +447,25 @@ def test_mutated_files_load_or_raise_value_error(tmp_path, valid_file, data):
     if net is not None:  # a harmless change (e.g. in padding) still gives a valid network
         assert net.sizes == [3, 4, 2] and net.optimizer == densecore.Adam()
         assert np.isfinite(net.predict(inputs(3))).all()
+
+
+MEMBER_ARRAYS = hnp.arrays(
+    st.sampled_from([np.bool_, np.int8, np.int64, np.uint32, np.float16, np.float32,
+                     np.float64, ">f8", "<U7"]),
+    hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=6))
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_members_replaced_by_any_array_load_or_raise_value_error(tmp_path, valid_file, data):
+    arrays = arrays_of(io.BytesIO(valid_file))
+    for _ in range(data.draw(st.integers(1, 3))):
+        name = data.draw(st.sampled_from(sorted(arrays) + ["layers/2/weights", "optimizer/x"]))
+        arrays[name] = data.draw(MEMBER_ARRAYS)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    net = load_bytes(tmp_path, buffer.getvalue())
+    if net is not None:
+        assert all(np.isfinite(layer.weights).all() for layer in net.layers)
+        assert np.isfinite(net.predict(inputs(net.sizes[0]))).all()
