@@ -43,7 +43,7 @@ def loss(
 ) -> tuple[float, NDArray[_Float]]: ...
 def update(
     optimizer: int, param: NDArray[_Float], grad: NDArray[_Float], slot_1: NDArray[_Float],
-    slot_2: NDArray[_Float], learning_rate: float, alpha: float = 0, scale: float = 1,
-    beta_1: float = 0, beta_2: float = 0, epsilon: float = 0, nesterov: bool = False,
+    slot_2: NDArray[_Float], learning_rate: float, alpha: float = 0.0, scale: float = 1.0,
+    beta_1: float = 0.0, beta_2: float = 0.0, epsilon: float = 0.0, nesterov: bool = False,
     step: int = 1,
 ) -> None: ...

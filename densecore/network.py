@@ -32,21 +32,41 @@ def default_loss(output_activation):
 
 
 def progress(epochs, verbose):
-    """The epochs to run and a function that shows each one's logs.
+    """``(epochs to run, show(epoch, logs), close())`` for a training loop.
 
     With ``verbose``, a tqdm bar if tqdm is installed, else a line per epoch.
     """
     if not verbose:
-        return range(epochs), lambda epoch, logs: None
+        return range(epochs), lambda epoch, logs: None, lambda: None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         def show(epoch, logs):
             values = " ".join(f"{key}={value:.4f}" for key, value in logs.items())
             print(f"epoch {epoch + 1}/{epochs} {values}", file=sys.stderr)
-        return range(epochs), show
+        return range(epochs), show, lambda: None
     bar = tqdm(range(epochs), unit="epoch", desc="train")
-    return bar, lambda epoch, logs: bar.set_postfix(logs)
+    return bar, lambda epoch, logs: bar.set_postfix(logs), bar.close
+
+
+class Plateau:
+    """Counts the epochs since a monitored loss last improved by ``min_delta``."""
+
+    def __init__(self, patience, min_delta):
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.wait = math.inf, 0
+
+    def improved(self, value):
+        """Record an epoch's value; True if it is the best by ``min_delta``."""
+        if value < self.best - self.min_delta:
+            self.best, self.wait = value, 0
+            return True
+        self.wait += 1
+        return False
+
+    @property
+    def stalled(self):
+        return self.wait >= self.patience
 
 
 class Network:
@@ -200,32 +220,28 @@ class Network:
         rate = learning_rate = _number(learning_rate, "learning_rate", minimum=0,
                                        open_interval=True)
         run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=False)
-        history, best, wait, best_parameters = {}, math.inf, 0, None
-        epoch_numbers, show = progress(epochs, verbose)
-        for epoch in epoch_numbers:
-            logs = {**run(rng if shuffle else None, rate, epoch), "learning_rate": rate}
-            if validation is not None:
-                logs.update({f"val_{key}": value for key, value in self._score(*validation).items()})
-            for key, value in logs.items():
-                history.setdefault(key, []).append(value)
-            show(epoch, logs)
-            if schedule == "invscaling":
-                rate = learning_rate / ((epoch + 1) * len(X) + 1) ** power_t
-            monitored = logs.get("val_loss", logs["loss"])
-            if monitored < best - min_delta:
-                best, wait = monitored, 0
-                if early_stopping:
+        history, plateau, best_parameters = {}, Plateau(patience, min_delta), None
+        epoch_numbers, show, close = progress(epochs, verbose)
+        try:
+            for epoch in epoch_numbers:
+                logs = {**run(rng if shuffle else None, rate, epoch), "learning_rate": rate}
+                if validation is not None:
+                    logs.update({f"val_{key}": value
+                                 for key, value in self._score(*validation).items()})
+                for key, value in logs.items():
+                    history.setdefault(key, []).append(value)
+                show(epoch, logs)
+                if schedule == "invscaling":
+                    rate = learning_rate / ((epoch + 1) * len(X) + 1) ** power_t
+                if plateau.improved(logs.get("val_loss", logs["loss"])) and early_stopping:
                     best_parameters = self._copy_parameters()
-            else:
-                wait += 1
-            stop = False
-            if wait >= patience and schedule == "adaptive" and rate > SMALLEST_ADAPTIVE_RATE:
-                rate, wait = rate / 5, 0
-            elif wait >= patience and early_stopping:
-                stop = True
-            replies = [callback.on_epoch_end(epoch, dict(logs)) for callback in callbacks]
-            if stop or any(reply is False for reply in replies):
-                break
+                if plateau.stalled and schedule == "adaptive" and rate > SMALLEST_ADAPTIVE_RATE:
+                    rate, plateau.wait = rate / 5, 0
+                replies = [callback.on_epoch_end(epoch, dict(logs)) for callback in callbacks]
+                if (plateau.stalled and early_stopping) or any(r is False for r in replies):
+                    break
+        finally:
+            close()
         if best_parameters is not None:
             self._set_parameters(best_parameters)
         return history
