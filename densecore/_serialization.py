@@ -11,8 +11,9 @@ A densecore file is what ``numpy.savez`` writes: an uncompressed zip of
   gives it.
 
 Reading parses each ``.npy`` header itself and checks it before reading the
-data, so a hostile file runs no code (nothing is unpickled), allocates no more
-memory than its own size, and fails with ``ValueError`` saying what is wrong.
+data, so a hostile file runs no code (nothing is unpickled), cannot make it
+allocate more for its arrays than the file's own size, and fails with
+``ValueError`` saying what is wrong.
 """
 import contextlib
 import io
