@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from densecore import _train, activations, kernels, optimizers
+from densecore import _serialization, _train, activations, kernels, optimizers
 from densecore._validation import as_matrix, positive_int, real_array
 from densecore.layer import Layer
 
@@ -287,6 +287,31 @@ class Network:
         """``{"loss": mean loss}``, with ``"accuracy"`` for the cross-entropies."""
         X = self._samples(X)
         return self._score(X, self._targets(y, len(X)))
+
+    # -- files and pickles -------------------------------------------------
+
+    def save(self, path):
+        """Write the network, with its optimizer state, to the ``.npz`` file ``path``.
+
+        The file holds arrays only (see :func:`densecore.load`).  It is
+        written under a temporary name and renamed over ``path``, so a failed
+        or killed save leaves a previous file there intact.  A network with a
+        Python-callable activation cannot be saved (``ValueError``).
+        """
+        _serialization.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """The network saved at ``path`` by :meth:`save`, ready to predict or resume training.
+
+        Nothing is unpickled.  A file that is not a complete, consistent
+        densecore model of a known format version raises ``ValueError``.
+        """
+        return _serialization.load(path, cls)
+
+    def __reduce__(self):
+        # A pickle (joblib, Dask) carries the bytes of a saved file and no other state.
+        return _serialization.from_bytes, (_serialization.to_bytes(self), type(self))
 
     # -- inputs -----------------------------------------------------------
 
