@@ -154,7 +154,8 @@ def _check_arrays(ndims, writable=(), **arrays):
             raise ValueError(f"{name} must be C-contiguous, got strides {value.strides} "
                              f"for shape {value.shape} (see numpy.ascontiguousarray)")
         if name in writable and not value.flags.writeable:
-            raise ValueError(f"{name} is written in place but is read-only")
+            raise ValueError(f"{name} must be writable (it is updated in place), "
+                             "got a read-only array")
         first = first or name
 
 

@@ -544,7 +544,7 @@ class Network:
             settings = {key: value.item() for key, value in arrays.items()
                         if key not in ("name", "step") and not key.startswith("slot_")}
             optimizer = optimizers.OPTIMIZERS[str(arrays["name"])](**settings)
-            step = operator.index(arrays["step"].item())
+            step = _non_negative_int(arrays["step"].item(), "step")
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"invalid optimizer state: {error!r}") from None
         self._use_optimizer(optimizer, keep_state=False)
@@ -560,6 +560,9 @@ class Network:
                 if value.shape != slot.shape or value.dtype.kind != "f":
                     raise ValueError(f"optimizer slot_{i}_{j} must be a float array of shape "
                                      f"{slot.shape}, got {value.dtype} {value.shape}")
+                if j == 1 and value.min(initial=0) < 0:  # Adam's second moments
+                    raise ValueError(f"optimizer slot_{i}_{j} holds second moments, which "
+                                     f"cannot be negative, got {value.min()}")
                 slot[...] = value
         self._step = step
 

@@ -302,3 +302,15 @@ def test_callable_initializer():
     np.testing.assert_array_equal(layer.bias, 0)
     with pytest.raises(ValueError, match="shape"):
         Layer(3, 2, init=lambda shape, rng: np.ones(2))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"step": np.array(-1)}, "step must be >= 0"),
+    ({"slot_0_1": -np.ones((8, 6))}, "second moments"),
+])
+def test_tampered_optimizer_state_is_refused(change, message):
+    X, y = small_problem()
+    net = small_network()
+    net.partial_fit(X, y, optimizer="adam")
+    with pytest.raises(ValueError, match=message):
+        small_network()._restore_optimizer({**net._optimizer_arrays(), **change})
