@@ -6,8 +6,21 @@ callable from Cython (``cimport densecore.kernels``).
 """
 __version__ = "0.1.0"
 
+from pathlib import Path
+
 from densecore.activations import relu, relu_derivative
 from densecore.layer import Layer
 from densecore.network import Network
+from densecore.optimizers import SGD, Adam
 
-__all__ = ["Layer", "Network", "relu", "relu_derivative", "__version__"]
+__all__ = ["Adam", "Layer", "Network", "SGD", "get_include", "relu", "relu_derivative",
+           "__version__"]
+
+
+def get_include() -> str:
+    """Return the folder holding ``densecore/``, for a Cython include path.
+
+    Cython finds ``densecore/kernels.pxd`` on ``sys.path`` already; this serves
+    builds that cannot rely on that, as ``numpy.get_include()`` does for numpy.
+    """
+    return str(Path(__file__).parent.parent)

@@ -5,13 +5,13 @@ column-major view of its transpose, so each call below swaps the operands
 (C.T = op(B).T @ op(A).T) instead of copying anything.  Sizes are BLAS ints;
 offsets are Py_ssize_t, since rows x columns of a large batch can pass 2**31.
 """
-from libc.math cimport exp, expf, log, log1p, tanh, tanhf, fabs
+from libc.math cimport exp, expf, log, log1p, pow, sqrt, sqrtf, tanh, tanhf, fabs
 from libc.string cimport memcpy
 cimport scipy.linalg.cython_blas as blas
 
 from densecore.kernels cimport (
     IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX,
-    MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY,
+    MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, ADAM,
 )
 
 cdef double LEAKY_SLOPE = 0.01
@@ -99,6 +99,13 @@ cdef inline floating _exp(floating v) noexcept nogil:
         return expf(v)
     else:
         return exp(v)
+
+
+cdef inline floating _sqrt(floating v) noexcept nogil:
+    if floating is float:
+        return sqrtf(v)
+    else:
+        return sqrt(v)
 
 
 cdef inline floating _tanh(floating v) noexcept nogil:
@@ -316,4 +323,40 @@ cdef double loss_gradient(int loss, int activation, const floating* signal,
         return _binary_cross_entropy(signal, out, target, delta, size, scale)
     total = _mse(out, target, delta, size, cols, scale)
     _activation_backward(activation, signal, delta, rows, cols)
+    return total
+
+
+# -- optimizers ---------------------------------------------------------------
+
+cdef void optimizer_update(int optimizer, floating* param, const floating* grad,
+                           floating* slot_1, floating* slot_2, Py_ssize_t size,
+                           double learning_rate, double alpha, double scale,
+                           double beta_1, double beta_2, double epsilon, bint nesterov,
+                           long step) noexcept nogil:
+    """param -= learning_rate * direction(g), with g = scale * grad + alpha * param."""
+    cdef Py_ssize_t i
+    cdef floating g, step_size = 0, root_correction = 1
+    cdef floating lr = <floating>learning_rate, a = <floating>alpha, c = <floating>scale
+    cdef floating b1 = <floating>beta_1, b2 = <floating>beta_2, eps = <floating>epsilon
+    if optimizer == ADAM:  # the bias corrections, in PyTorch's arrangement
+        step_size = <floating>(learning_rate / (1 - pow(beta_1, step)))
+        root_correction = <floating>sqrt(1 - pow(beta_2, step))
+    for i in range(size):
+        g = c * grad[i] + a * param[i]
+        if optimizer == ADAM:
+            slot_1[i] = b1 * slot_1[i] + (1 - b1) * g
+            slot_2[i] = b2 * slot_2[i] + (1 - b2) * g * g
+            param[i] -= step_size * slot_1[i] / (_sqrt(slot_2[i]) / root_correction + eps)
+        elif b1 == 0:
+            param[i] -= lr * g
+        else:
+            slot_1[i] = b1 * slot_1[i] + g
+            param[i] -= lr * (g + b1 * slot_1[i] if nesterov else slot_1[i])
+
+
+cdef double sum_of_squares(const floating* values, Py_ssize_t size) noexcept nogil:
+    cdef double total = 0
+    cdef Py_ssize_t i
+    for i in range(size):
+        total += <double>values[i] * values[i]
     return total

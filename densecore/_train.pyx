@@ -1,16 +1,22 @@
-"""The training epoch in C: batch gather, forward, loss, backward and SGD update.
+"""The training epoch in C: batch gather, forward, loss, backward and update.
 
-``Trainer`` is built once per ``fit``: it allocates every buffer a step needs
-(as numpy arrays, owned here) and points a C array of layer records at them and
-at the network's own parameters, which it updates in place.  ``epoch`` then
-runs every mini-batch of one pass without the GIL and without allocating.
+``Trainer`` is built once per ``fit`` (or ``partial_fit``): it allocates every
+buffer a step needs (as numpy arrays, owned here) and points a C array of layer
+records at them and at the network's own parameters and optimizer state, which
+it updates in place.  ``epoch`` then runs every mini-batch of one pass without
+the GIL and without allocating.
 """
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cython cimport floating
+from libc.math cimport sqrt
 from libc.string cimport memcpy
 cimport densecore._core as core
+from densecore.kernels cimport BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SGD
 
 import numpy as np
+
+# PyTorch's clip_grad_norm_ guard against a zero norm, kept for parity.
+cdef double CLIP_EPSILON = 1e-6
 
 
 cdef struct DenseLayer:
@@ -20,9 +26,24 @@ cdef struct DenseLayer:
     void* signal
     void* out
     void* delta
+    void* grad_W      # NULL where the update is fused into the backward pass
+    void* grad_b
+    void* slots[4]    # optimizer state: W's two slots, then b's (NULL if unused)
     int n_in
     int n_out
     int activation
+
+
+cdef struct Settings:
+    int loss
+    int optimizer
+    double alpha
+    double clip_norm
+    double beta_1
+    double beta_2
+    double epsilon
+    bint nesterov
+    bint fused        # plain SGD: W -= lr * delta.T @ x straight from the backward pass
 
 
 cdef void _gather(const floating* source, floating* batch, const Py_ssize_t* rows,
@@ -32,9 +53,59 @@ cdef void _gather(const floating* source, floating* batch, const Py_ssize_t* row
         memcpy(batch + i * width, source + rows[i] * width, width * sizeof(floating))
 
 
-cdef double _step(DenseLayer* layers, int n_layers, int loss, const floating* x,
-                  const floating* target, int rows, floating learning_rate) noexcept nogil:
-    """One SGD step on one batch; returns the batch's summed loss."""
+cdef Py_ssize_t _argmax(const floating* row, int cols) noexcept nogil:
+    cdef int j, best = 0
+    for j in range(1, cols):
+        if row[j] > row[best]:
+            best = j
+    return best
+
+
+cdef Py_ssize_t _correct(int loss, const floating* out, const floating* target,
+                         int rows, int cols) noexcept nogil:
+    """Right answers in a batch: samples for cross-entropy, outputs for binary."""
+    cdef Py_ssize_t i, count = 0, size = <Py_ssize_t>rows * cols
+    if loss == CROSS_ENTROPY:
+        for i in range(rows):
+            count += _argmax(out + i * cols, cols) == _argmax(target + i * cols, cols)
+    elif loss == BINARY_CROSS_ENTROPY:
+        for i in range(size):
+            count += (out[i] > 0.5) == (target[i] > 0.5)
+    return count
+
+
+cdef void _update(DenseLayer* layers, int n_layers, const Settings* settings,
+                  floating learning_rate, long step) noexcept nogil:
+    """Apply the optimizer to every parameter from the gradients of one step."""
+    cdef int i
+    cdef DenseLayer* layer
+    cdef double norm = 0, scale = 1
+    if settings.clip_norm > 0:
+        for i in range(n_layers):
+            layer = &layers[i]
+            norm += core.sum_of_squares(<floating*>layer.grad_W,
+                                        <Py_ssize_t>layer.n_out * layer.n_in)
+            norm += core.sum_of_squares(<floating*>layer.grad_b, layer.n_out)
+        scale = min(1.0, settings.clip_norm / (sqrt(norm) + CLIP_EPSILON))
+    for i in range(n_layers):
+        layer = &layers[i]
+        # L2 (alpha) applies to the weights only, not to the biases.
+        core.optimizer_update(settings.optimizer, <floating*>layer.W,
+                              <floating*>layer.grad_W, <floating*>layer.slots[0],
+                              <floating*>layer.slots[1], <Py_ssize_t>layer.n_out * layer.n_in,
+                              learning_rate, settings.alpha, scale, settings.beta_1,
+                              settings.beta_2, settings.epsilon, settings.nesterov, step)
+        core.optimizer_update(settings.optimizer, <floating*>layer.b,
+                              <floating*>layer.grad_b, <floating*>layer.slots[2],
+                              <floating*>layer.slots[3], layer.n_out, learning_rate, 0,
+                              scale, settings.beta_1, settings.beta_2, settings.epsilon,
+                              settings.nesterov, step)
+
+
+cdef double _step(DenseLayer* layers, int n_layers, const Settings* settings,
+                  const floating* x, const floating* target, int rows,
+                  floating learning_rate, long step) noexcept nogil:
+    """One optimizer step on one batch; returns the batch's summed loss."""
     cdef int i
     cdef DenseLayer* layer
     cdef const floating* layer_input = x
@@ -46,7 +117,7 @@ cdef double _step(DenseLayer* layers, int n_layers, int loss, const floating* x,
                      layer.n_in, layer.n_out, layer.activation)
         layer_input = <floating*>layer.out
     layer = &layers[n_layers - 1]
-    total = core.loss_gradient(loss, layer.activation, <floating*>layer.signal,
+    total = core.loss_gradient(settings.loss, layer.activation, <floating*>layer.signal,
                                <floating*>layer.out, target, <floating*>layer.delta,
                                rows, layer.n_out)
     for i in range(n_layers - 1, -1, -1):
@@ -57,30 +128,48 @@ cdef double _step(DenseLayer* layers, int n_layers, int loss, const floating* x,
                           <floating*>layers[i - 1].signal, <floating*>layers[i - 1].delta,
                           rows, layer.n_in, layer.n_out, layers[i - 1].activation)
         layer_input = x if i == 0 else <floating*>layers[i - 1].out
-        core.accumulate_gradients(layer_input, <floating*>layer.delta, rows, layer.n_in,
-                                  layer.n_out, -learning_rate, 1,
-                                  <floating*>layer.W, <floating*>layer.b)
+        if settings.fused:
+            core.accumulate_gradients(layer_input, <floating*>layer.delta, rows,
+                                      layer.n_in, layer.n_out, -learning_rate, 1,
+                                      <floating*>layer.W, <floating*>layer.b)
+        else:
+            core.accumulate_gradients(layer_input, <floating*>layer.delta, rows,
+                                      layer.n_in, layer.n_out, 1, 0,
+                                      <floating*>layer.grad_W, <floating*>layer.grad_b)
+    if not settings.fused:
+        _update(layers, n_layers, settings, learning_rate, step)
     return total
 
 
-cdef double _epoch(DenseLayer* layers, int n_layers, int loss,
+cdef double _epoch(DenseLayer* layers, int n_layers, const Settings* settings,
                    const floating[:, ::1] X, const floating[:, ::1] Y,
                    const Py_ssize_t[::1] order, floating[:, ::1] x_batch,
-                   floating[:, ::1] y_batch, floating learning_rate) noexcept nogil:
+                   floating[:, ::1] y_batch, floating learning_rate, long* step,
+                   Py_ssize_t* correct) noexcept nogil:
     cdef Py_ssize_t rows, start = 0, n = order.shape[0], batch_size = x_batch.shape[0]
+    cdef DenseLayer* last = &layers[n_layers - 1]
     cdef double total = 0
     while start < n:
         rows = min(batch_size, n - start)
         _gather(&X[0, 0], &x_batch[0, 0], &order[start], rows, X.shape[1])
         _gather(&Y[0, 0], &y_batch[0, 0], &order[start], rows, Y.shape[1])
-        total += _step(layers, n_layers, loss, &x_batch[0, 0], &y_batch[0, 0],
-                       <int>rows, learning_rate)
+        step[0] += 1
+        total += _step(layers, n_layers, settings, &x_batch[0, 0], &y_batch[0, 0],
+                       <int>rows, learning_rate, step[0])
+        # Scored on the outputs of the forward pass, before this step's update.
+        correct[0] += _correct(settings.loss, <floating*>last.out, &y_batch[0, 0],
+                               <int>rows, last.n_out)
         start += rows
     return total
 
 
+cdef void* _address(array) except NULL:
+    """The data pointer of a C-contiguous float32 or float64 array."""
+    return <void*><size_t>array.ctypes.data
+
+
 cdef class Trainer:
-    """Buffers and layer records for SGD on one network, built once per fit.
+    """Buffers and layer records for training one network, built once per fit.
 
     Parameters
     ----------
@@ -90,59 +179,80 @@ cdef class Trainer:
         Each layer's activation code.
     loss : int
         The loss code.
-    n_targets : int
-        Columns of the target matrix.
-    batch_size : int
-        Rows of the largest mini-batch.
+    n_targets, batch_size : int
+        Columns of the target matrix; rows of the largest mini-batch.
+    optimizer : int
+        The optimizer code.
+    hyper_parameters : (beta_1, beta_2, epsilon, nesterov)
+        For SGD, beta_1 is the momentum.
+    alpha, clip_norm : float
+        L2 penalty on the weights; the largest global gradient norm (0: none).
+    slots : list of lists of arrays
+        Optimizer state for each parameter (W0, b0, W1, ...), updated in place.
+    step : int
+        Optimizer steps taken so far; ``Trainer.step`` counts on.
     """
     cdef DenseLayer* layers
     cdef int n_layers
-    cdef int loss
+    cdef Settings settings
     cdef object dtype
     cdef list buffers
     cdef object x_batch, y_batch
+    cdef public long step
 
     def __cinit__(self, list weights, list biases, list activations, int loss,
-                  Py_ssize_t n_targets, Py_ssize_t batch_size):
+                  Py_ssize_t n_targets, Py_ssize_t batch_size, int optimizer,
+                  hyper_parameters, double alpha, double clip_norm, list slots, long step):
         self.n_layers = len(weights)
         self.layers = <DenseLayer*>PyMem_Calloc(self.n_layers, sizeof(DenseLayer))
         if self.layers == NULL:
             raise MemoryError()
-        self.loss = loss
+        beta_1, beta_2, epsilon, nesterov = hyper_parameters
+        self.settings = Settings(loss, optimizer, alpha, clip_norm, beta_1, beta_2,
+                                 epsilon, nesterov, False)
+        self.settings.fused = (optimizer == SGD and beta_1 == 0 and alpha == 0
+                               and clip_norm == 0)
+        self.step = step
         self.dtype = weights[0].dtype
-        self.buffers = list(weights) + list(biases)
+        self.buffers = list(weights) + list(biases) + [s for slot in slots for s in slot]
         self.x_batch = np.zeros((batch_size, weights[0].shape[1]), self.dtype)
         self.y_batch = np.zeros((batch_size, n_targets), self.dtype)
-        for i, (W, b, activation) in enumerate(zip(weights, biases, activations)):
-            self._attach(i, W, b, activation, batch_size)
+        for i in range(self.n_layers):
+            self._attach(i, weights[i], biases[i], activations[i], batch_size,
+                         slots[2 * i] + slots[2 * i + 1])
 
-    cdef _attach(self, int i, W, b, int activation, Py_ssize_t batch_size):
+    cdef _attach(self, int i, W, b, int activation, Py_ssize_t batch_size, list slots):
         signal, out, delta = (np.zeros((batch_size, W.shape[0]), self.dtype)
                               for _ in range(3))
         self.buffers += [signal, out, delta]
         cdef DenseLayer* layer = &self.layers[i]
-        layer.W = _address(W)
-        layer.b = _address(b)
-        layer.signal = _address(signal)
-        layer.out = _address(out)
-        layer.delta = _address(delta)
+        layer.W, layer.b = _address(W), _address(b)
+        layer.signal, layer.out, layer.delta = _address(signal), _address(out), _address(delta)
         layer.n_out, layer.n_in = W.shape
         layer.activation = activation
+        if not self.settings.fused:
+            grad_W, grad_b = np.zeros_like(W), np.zeros_like(b)
+            self.buffers += [grad_W, grad_b]
+            layer.grad_W, layer.grad_b = _address(grad_W), _address(grad_b)
+        # W's slots then b's; an optimizer with fewer slots leaves the rest NULL.
+        half = len(slots) // 2
+        for j, slot in enumerate(slots[:half]):
+            layer.slots[j] = _address(slot)
+        for j, slot in enumerate(slots[half:]):
+            layer.slots[2 + j] = _address(slot)
 
     def __dealloc__(self):
         PyMem_Free(self.layers)
 
     def epoch(self, const floating[:, ::1] X, const floating[:, ::1] Y,
               const Py_ssize_t[::1] order, floating learning_rate):
-        """Run one SGD pass over ``X[order]``; return the summed per-sample loss."""
+        """One pass over ``X[order]``: ``(summed per-sample loss, right answers)``."""
         cdef floating[:, ::1] x_batch = self.x_batch, y_batch = self.y_batch
         cdef double total
+        cdef Py_ssize_t correct = 0
+        cdef long step = self.step
         with nogil:
-            total = _epoch(self.layers, self.n_layers, self.loss, X, Y, order,
-                           x_batch, y_batch, learning_rate)
-        return total
-
-
-cdef void* _address(array) except NULL:
-    """The data pointer of a C-contiguous float32 or float64 array."""
-    return <void*><size_t>array.ctypes.data
+            total = _epoch(self.layers, self.n_layers, &self.settings, X, Y, order,
+                           x_batch, y_batch, learning_rate, &step, &correct)
+        self.step = step
+        return total, correct

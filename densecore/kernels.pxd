@@ -25,6 +25,10 @@ cpdef enum Loss:
     CROSS_ENTROPY = 1
     BINARY_CROSS_ENTROPY = 2
 
+cpdef enum Optimizer:
+    SGD = 0
+    ADAM = 1
+
 # signal = x @ W.T + b; out = activation(signal).  out may be signal itself.
 cdef int dense_forward(const floating[:, ::1] x, const floating[:, ::1] W,
                        const floating[::1] b, floating[:, ::1] signal,
@@ -46,3 +50,14 @@ cdef int dense_gradients(const floating[:, ::1] x, const floating[:, ::1] delta,
 cdef double loss_gradient(int loss, int activation, const floating[:, ::1] signal,
                           const floating[:, ::1] out, const floating[:, ::1] target,
                           floating[:, ::1] delta) except? -1 nogil
+
+# One optimizer step on one parameter array, with PyTorch's formulas (see
+# densecore/optimizers.py): the gradient used is scale * grad + alpha * param.
+# SGD keeps its velocity in slot_1 (unused without momentum, which is beta_1);
+# ADAM keeps its moments in slot_1 and slot_2, and step is t, counted from 1.
+# Unused slots may have any size.
+cdef int optimizer_update(int optimizer, floating[::1] param, const floating[::1] grad,
+                          floating[::1] slot_1, floating[::1] slot_2,
+                          double learning_rate, double alpha, double scale,
+                          double beta_1, double beta_2, double epsilon, bint nesterov,
+                          long step) except -1 nogil

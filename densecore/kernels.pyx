@@ -6,9 +6,12 @@ outputs and call them; they serve the Layer class and the tests.
 """
 cimport densecore._core as core
 
+import operator
+
 import numpy as np
 
-__all__ = ["Activation", "Loss", "forward", "backward", "gradients", "loss"]
+__all__ = ["Activation", "Loss", "Optimizer", "forward", "backward", "gradients", "loss",
+           "update"]
 
 
 cdef inline int _same(const char* what, Py_ssize_t expected, Py_ssize_t got) except -1 nogil:
@@ -102,15 +105,113 @@ cdef double loss_gradient(int loss, int activation, const floating[:, ::1] signa
                               signal.shape[1])
 
 
+cdef int optimizer_update(int optimizer, floating[::1] param, const floating[::1] grad,
+                          floating[::1] slot_1, floating[::1] slot_2,
+                          double learning_rate, double alpha, double scale,
+                          double beta_1, double beta_2, double epsilon, bint nesterov,
+                          long step) except -1 nogil:
+    _same(b"grad.shape[0] against param.shape[0]", param.shape[0], grad.shape[0])
+    if optimizer == ADAM or beta_1 != 0:
+        _same(b"slot_1.shape[0] against param.shape[0]", param.shape[0], slot_1.shape[0])
+    if optimizer == ADAM:
+        _same(b"slot_2.shape[0] against param.shape[0]", param.shape[0], slot_2.shape[0])
+        if step < 1:
+            _same(b"Adam's step must be at least 1; smallest", 1, step)
+    elif optimizer != SGD:
+        _same(b"optimizer code out of range, largest", ADAM, optimizer)
+    if param.shape[0] > 0:
+        core.optimizer_update(optimizer, &param[0], &grad[0],
+                              &slot_1[0] if slot_1.shape[0] else NULL,
+                              &slot_2[0] if slot_2.shape[0] else NULL,
+                              param.shape[0], learning_rate, alpha, scale, beta_1,
+                              beta_2, epsilon, nesterov, step)
+    return 0
+
+
 # -- Python faces -----------------------------------------------------------
+#
+# Each checks its arrays in Python, so that a wrong dtype, layout or code
+# raises an error naming what was expected and what was given, and then calls
+# a fused ``_name`` twin that allocates the outputs and runs the kernel.
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_arrays(ndims, writable=(), **arrays):
+    """Arrays of one float dtype, C-contiguous, of the given dimensions."""
+    first = None
+    for (name, value), ndim in zip(arrays.items(), ndims):
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{name} must be a numpy array, got {type(value).__name__}")
+        if value.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"{name} must be float32 or float64, got {value.dtype}")
+        if first is not None and value.dtype != arrays[first].dtype:
+            raise TypeError(f"{name} is {value.dtype} but {first} is {arrays[first].dtype}: "
+                            "the kernels take one dtype throughout")
+        if value.ndim != ndim:
+            raise ValueError(f"{name} must be {ndim}-D, got shape {value.shape}")
+        if not value.flags.c_contiguous:
+            raise ValueError(f"{name} must be C-contiguous, got strides {value.strides} "
+                             f"for shape {value.shape} (see numpy.ascontiguousarray)")
+        if name in writable and not value.flags.writeable:
+            raise ValueError(f"{name} is written in place but is read-only")
+        first = first or name
+
+
+def _check_code(value, name, enum):
+    try:
+        code = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer code, got {value!r}") from None
+    if code not in {int(member) for member in enum}:
+        raise ValueError(f"{name} must be one of {[f'{m.name}={int(m)}' for m in enum]}, "
+                         f"got {code}")
+    return code
+
+
+def forward(x, W, b, activation):
+    """Return ``(signal, out)`` for the rows of ``x``: ``x @ W.T + b`` and its activation."""
+    _check_arrays((2, 2, 1), x=x, W=W, b=b)
+    return _forward(x, W, b, _check_code(activation, "activation", Activation))
+
+
+def backward(delta_next, W_next, signal, activation):
+    """Return ``(delta_next @ W_next) * activation'(signal)``."""
+    _check_arrays((2, 2, 2), delta_next=delta_next, W_next=W_next, signal=signal)
+    return _backward(delta_next, W_next, signal, _check_code(activation, "activation", Activation))
+
+
+def gradients(x, delta):
+    """Return ``(grad_W, grad_b)``: ``delta.T @ x`` and ``delta`` summed over rows."""
+    _check_arrays((2, 2), x=x, delta=delta)
+    return _gradients(x, delta)
+
+
+def loss(loss_code, activation, signal, out, target):
+    """Return ``(total, delta)``: the summed per-sample loss and d(mean loss)/d(signal)."""
+    _check_arrays((2, 2, 2), signal=signal, out=out, target=target)
+    return _loss(_check_code(loss_code, "loss_code", Loss),
+                 _check_code(activation, "activation", Activation), signal, out, target)
+
+
+def update(optimizer, param, grad, slot_1, slot_2, learning_rate, alpha=0.0, scale=1.0,
+           beta_1=0.0, beta_2=0.0, epsilon=0.0, nesterov=False, step=1):
+    """Apply one optimizer step to ``param`` (and its slots) in place.
+
+    See ``optimizer_update`` in kernels.pxd for the meaning of each argument.
+    """
+    _check_arrays((1, 1, 1, 1), ("param", "slot_1", "slot_2"), param=param, grad=grad,
+                  slot_1=slot_1, slot_2=slot_2)
+    _update(_check_code(optimizer, "optimizer", Optimizer), param, grad, slot_1, slot_2,
+            learning_rate, alpha, scale, beta_1, beta_2, epsilon, nesterov, step)
+
 
 cdef inline object _dtype(floating tag):
     return np.float32 if floating is float else np.float64
 
 
-def forward(const floating[:, ::1] x, const floating[:, ::1] W,
-            const floating[::1] b, int activation):
-    """Return ``(signal, out)`` for the rows of ``x``: ``x @ W.T + b`` and its activation."""
+def _forward(const floating[:, ::1] x, const floating[:, ::1] W,
+             const floating[::1] b, int activation):
     signal = np.empty((x.shape[0], W.shape[0]), dtype=_dtype(<floating>0))
     out = np.empty_like(signal)
     cdef floating[:, ::1] signal_view = signal, out_view = out
@@ -119,9 +220,8 @@ def forward(const floating[:, ::1] x, const floating[:, ::1] W,
     return signal, out
 
 
-def backward(const floating[:, ::1] delta_next, const floating[:, ::1] W_next,
-             const floating[:, ::1] signal, int activation):
-    """Return ``(delta_next @ W_next) * activation'(signal)``."""
+def _backward(const floating[:, ::1] delta_next, const floating[:, ::1] W_next,
+              const floating[:, ::1] signal, int activation):
     delta = np.empty((signal.shape[0], signal.shape[1]), dtype=_dtype(<floating>0))
     cdef floating[:, ::1] delta_view = delta
     with nogil:
@@ -129,8 +229,7 @@ def backward(const floating[:, ::1] delta_next, const floating[:, ::1] W_next,
     return delta
 
 
-def gradients(const floating[:, ::1] x, const floating[:, ::1] delta):
-    """Return ``(grad_W, grad_b)``: ``delta.T @ x`` and ``delta`` summed over rows."""
+def _gradients(const floating[:, ::1] x, const floating[:, ::1] delta):
     grad_W = np.empty((delta.shape[1], x.shape[1]), dtype=_dtype(<floating>0))
     grad_b = np.empty(delta.shape[1], dtype=grad_W.dtype)
     cdef floating[:, ::1] grad_W_view = grad_W
@@ -140,12 +239,20 @@ def gradients(const floating[:, ::1] x, const floating[:, ::1] delta):
     return grad_W, grad_b
 
 
-def loss(int loss_code, int activation, const floating[:, ::1] signal,
-         const floating[:, ::1] out, const floating[:, ::1] target):
-    """Return ``(total, delta)``: the summed per-sample loss and d(mean loss)/d(signal)."""
+def _loss(int loss_code, int activation, const floating[:, ::1] signal,
+          const floating[:, ::1] out, const floating[:, ::1] target):
     delta = np.empty((signal.shape[0], signal.shape[1]), dtype=_dtype(<floating>0))
     cdef floating[:, ::1] delta_view = delta
     cdef double total
     with nogil:
         total = loss_gradient(loss_code, activation, signal, out, target, delta_view)
     return total, delta
+
+
+def _update(int optimizer, floating[::1] param, const floating[::1] grad,
+            floating[::1] slot_1, floating[::1] slot_2, double learning_rate,
+            double alpha, double scale, double beta_1, double beta_2, double epsilon,
+            bint nesterov, long step):
+    with nogil:
+        optimizer_update(optimizer, param, grad, slot_1, slot_2, learning_rate, alpha,
+                         scale, beta_1, beta_2, epsilon, nesterov, step)

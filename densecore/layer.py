@@ -11,11 +11,19 @@ def initial_parameters(init, output_size, input_size, rng):
     """Weights ``(output_size, input_size)`` and bias ``(output_size, 1)`` in float64.
 
     ``"seed"`` draws both uniformly from [0, 0.1) exactly as the spec does;
-    ``"he"`` (normal, variance 2 / fan-in) and ``"glorot"`` (uniform, variance
-    2 / (fan-in + fan-out)) start the bias at zero.  ``rng=None`` draws from
-    numpy's global random state, as the spec's ``np.random.rand`` does.
+    ``"he"`` (normal, variance 2 / fan-in), ``"glorot"`` (uniform, variance
+    2 / (fan-in + fan-out)) and a callable ``init(shape, rng) -> weights``
+    start the bias at zero.  ``rng=None`` draws from numpy's global random
+    state, as the spec's ``np.random.rand`` does (a callable then gets the
+    ``numpy.random`` module, else a Generator).
     """
     source = np.random if rng is None else np.random.default_rng(rng)
+    if callable(init):
+        weights = np.asarray(init((output_size, input_size), source))
+        if weights.shape != (output_size, input_size) or weights.dtype.kind not in "biuf":
+            raise ValueError(f"init must return real numbers of shape "
+                             f"{(output_size, input_size)}, got {weights.dtype} {weights.shape}")
+        return weights, np.zeros((output_size, 1))
     if init == "seed":
         weights = source.random((output_size, input_size)) * 0.1
         return weights, source.random((output_size, 1)) * 0.1
@@ -45,8 +53,9 @@ class Layer:
     activation_derivative : callable, optional
         The derivative of a callable ``activation``.
     dtype : float32 or float64, default float64
-    init : {"seed", "he", "glorot"}, default "seed"
-        ``"seed"`` is the spec's uniform [0, 0.1) for weights and bias.
+    init : {"seed", "he", "glorot"} or callable, default "seed"
+        ``"seed"`` is the spec's uniform [0, 0.1) for weights and bias; a
+        callable ``init((output_size, input_size), rng)`` returns the weights.
     rng : None, int or numpy.random.Generator
         ``None`` uses numpy's global random state, like the spec.
 

@@ -1,10 +1,11 @@
 """Network: a stack of Layers that trains with SGD and predicts, samples as rows."""
+import math
 import operator
 import sys
 
 import numpy as np
 
-from densecore import _train, activations, kernels
+from densecore import _train, activations, kernels, optimizers
 from densecore._validation import as_matrix, positive_int, real_array
 from densecore.layer import Layer
 
@@ -15,6 +16,11 @@ LOSSES = {
 }
 # The output activation each probabilistic loss is computed through.
 LOSS_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
+SCHEDULES = ("constant", "invscaling", "adaptive")
+# PyTorch's clip_grad_norm_ guard against a zero norm (as in _train.pyx).
+CLIP_EPSILON = 1e-6
+# The adaptive schedule stops dividing the learning rate below this, as scikit-learn.
+SMALLEST_ADAPTIVE_RATE = 1e-6
 
 
 def default_loss(output_activation):
@@ -26,21 +32,41 @@ def default_loss(output_activation):
 
 
 def progress(epochs, verbose):
-    """The epochs to run and a function that shows each one's logs.
+    """``(epochs to run, show(epoch, logs), close())`` for a training loop.
 
     With ``verbose``, a tqdm bar if tqdm is installed, else a line per epoch.
     """
     if not verbose:
-        return range(epochs), lambda epoch, logs: None
+        return range(epochs), lambda epoch, logs: None, lambda: None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         def show(epoch, logs):
             values = " ".join(f"{key}={value:.4f}" for key, value in logs.items())
             print(f"epoch {epoch + 1}/{epochs} {values}", file=sys.stderr)
-        return range(epochs), show
+        return range(epochs), show, lambda: None
     bar = tqdm(range(epochs), unit="epoch", desc="train")
-    return bar, lambda epoch, logs: bar.set_postfix(logs)
+    return bar, lambda epoch, logs: bar.set_postfix(logs), bar.close
+
+
+class Plateau:
+    """Counts the epochs since a monitored loss last improved by ``min_delta``."""
+
+    def __init__(self, patience, min_delta):
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.wait = math.inf, 0
+
+    def improved(self, value):
+        """Record an epoch's value; True if it is the best by ``min_delta``."""
+        if value < self.best - self.min_delta:
+            self.best, self.wait = value, 0
+            return True
+        self.wait += 1
+        return False
+
+    @property
+    def stalled(self):
+        return self.wait >= self.patience
 
 
 class Network:
@@ -75,6 +101,8 @@ class Network:
         if len(dtypes) > 1:
             raise ValueError(f"all layers must share one dtype, got {sorted(map(str, dtypes))}")
         self.loss = self._check_loss(loss)
+        self.optimizer = None  # the optimizer in use, set by fit and partial_fit
+        self._slots, self._step = [], 0  # its state for each parameter; steps taken
 
     def _check_loss(self, loss):
         output = self.layers[-1].activation_name
@@ -125,33 +153,113 @@ class Network:
     # -- public API -------------------------------------------------------
 
     def fit(self, X, y, epochs=10, batch_size=32, learning_rate=0.01, shuffle=True,
-            seed=None, verbose=False):
-        """Train with mini-batch SGD; return ``{"loss": [mean loss per epoch]}``.
+            seed=None, verbose=False, *, optimizer="sgd", alpha=0.0, schedule="constant",
+            power_t=0.5, clip_norm=None, validation_data=None, validation_split=0.0,
+            early_stopping=False, patience=10, min_delta=0.0, callbacks=None):
+        """Train for ``epochs`` passes over the data; return the history.
 
-        ``y`` is integer labels ``(n,)`` or a ``(n, k)`` target matrix for
-        cross_entropy, and targets ``(n,)`` or ``(n, k)`` otherwise.  Each
-        epoch runs in compiled code when every activation is named.
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+        y : array-like
+            Integer labels ``(n,)`` or a ``(n, k)`` target matrix for
+            cross_entropy; targets ``(n,)`` or ``(n, k)`` otherwise.
+        epochs, batch_size, learning_rate, shuffle
+            The passes, the mini-batch size (the last batch may be smaller),
+            the step size and whether each pass visits the samples in a new
+            random order.
+        seed : None, int or Generator
+            Draws the shuffling and the validation split.
+        verbose : bool
+            A progress bar (tqdm, if installed) or a line per epoch.
+        optimizer : "sgd", "adam", densecore.SGD or densecore.Adam
+            Starts from a fresh state.
+        alpha : float
+            L2 penalty: ``alpha * W`` is added to each weight gradient.
+        schedule : {"constant", "invscaling", "adaptive"}
+            As scikit-learn: invscaling uses ``learning_rate / (t + 1) **
+            power_t`` with t the samples seen in earlier epochs; adaptive divides
+            the rate by 5 after ``patience`` epochs without an improvement of
+            ``min_delta`` in the monitored loss.
+        clip_norm : float, optional
+            Scale each step's gradients so that their global norm is at most this.
+        validation_data : (X_val, y_val), optional
+        validation_split : float in [0, 1)
+            Hold out this fraction of the samples, drawn at random, instead.
+        early_stopping : bool
+            Stop after ``patience`` epochs without an improvement of
+            ``min_delta`` in the monitored loss (``val_loss`` with validation
+            data, else ``loss``) and restore the best epoch's parameters.
+        callbacks : iterable of objects with ``on_epoch_end(epoch, logs)``
+            Called after each epoch with its logs; returning False stops training.
+
+        Returns
+        -------
+        history : dict of lists, one value per epoch
+            ``loss`` and ``learning_rate``; ``accuracy`` for the cross-entropies
+            (scored on each batch before its update); ``val_loss`` and
+            ``val_accuracy`` with validation.
+
+        Raises
+        ------
+        FloatingPointError
+            If the loss stops being finite; the parameters are then those from
+            before the epoch that diverged.
         """
         X = self._samples(X)
         Y = self._targets(y, len(X))
-        if len(X) == 0:
-            raise ValueError("fit needs at least one sample, got 0")
-        epochs = operator.index(epochs)
-        if epochs < 0:
-            raise ValueError(f"epochs must be >= 0, got {epochs}")
-        batch_size = min(positive_int(batch_size, "batch_size"), len(X))
-        learning_rate = float(learning_rate)
-        if not np.isfinite(learning_rate) or learning_rate <= 0:
-            raise ValueError(f"learning_rate must be a positive number, got {learning_rate}")
-        run_epoch = self._epoch_runner(Y.shape[1], batch_size)
         rng = np.random.default_rng(seed)
-        epochs, show = progress(epochs, verbose)
-        history = {"loss": []}
-        for epoch in epochs:
-            order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
-            history["loss"].append(run_epoch(X, Y, order, learning_rate) / len(X))
-            show(epoch, {"loss": history["loss"][-1]})
+        (X, Y), validation = self._split_validation(X, Y, validation_data, validation_split, rng)
+        epochs = _non_negative_int(epochs, "epochs")
+        patience = positive_int(patience, "patience")
+        min_delta = _number(min_delta, "min_delta", minimum=0)
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        power_t = _number(power_t, "power_t", minimum=0)
+        callbacks = list(callbacks or ())
+        rate = learning_rate = _number(learning_rate, "learning_rate", minimum=0,
+                                       open_interval=True)
+        run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=False)
+        history, plateau, best_parameters = {}, Plateau(patience, min_delta), None
+        epoch_numbers, show, close = progress(epochs, verbose)
+        try:
+            for epoch in epoch_numbers:
+                logs = {**run(rng if shuffle else None, rate, epoch), "learning_rate": rate}
+                if validation is not None:
+                    logs.update({f"val_{key}": value
+                                 for key, value in self._score(*validation).items()})
+                for key, value in logs.items():
+                    history.setdefault(key, []).append(value)
+                show(epoch, logs)
+                if schedule == "invscaling":
+                    rate = learning_rate / ((epoch + 1) * len(X) + 1) ** power_t
+                if plateau.improved(logs.get("val_loss", logs["loss"])) and early_stopping:
+                    best_parameters = self._copy_parameters()
+                if plateau.stalled and schedule == "adaptive" and rate > SMALLEST_ADAPTIVE_RATE:
+                    rate, plateau.wait = rate / 5, 0
+                replies = [callback.on_epoch_end(epoch, dict(logs)) for callback in callbacks]
+                if (plateau.stalled and early_stopping) or any(r is False for r in replies):
+                    break
+        finally:
+            close()
+        if best_parameters is not None:
+            self._set_parameters(best_parameters)
         return history
+
+    def partial_fit(self, X, y, *, batch_size=32, learning_rate=0.01, optimizer=None,
+                    alpha=0.0, clip_norm=None, shuffle=True, seed=None):
+        """One pass over ``X``, keeping the optimizer's state; return its mean loss.
+
+        ``optimizer=None`` goes on with the optimizer in use ("sgd" before any
+        training); another optimizer, or other settings, start a fresh state.
+        """
+        X = self._samples(X)
+        Y = self._targets(y, len(X))
+        optimizer = optimizer if optimizer is not None else self.optimizer or "sgd"
+        run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=True)
+        return run(np.random.default_rng(seed) if shuffle else None,
+                   _number(learning_rate, "learning_rate", minimum=0, open_interval=True),
+                   epoch=0)["loss"]
 
     def predict(self, X):
         """The output layer's activations, ``(n_samples, output_size)``."""
@@ -160,17 +268,7 @@ class Network:
     def evaluate(self, X, y):
         """``{"loss": mean loss}``, with ``"accuracy"`` for the cross-entropies."""
         X = self._samples(X)
-        Y = self._targets(y, len(X))
-        if len(X) == 0:
-            raise ValueError("evaluate needs at least one sample, got 0")
-        signal, out = self._forward(X)
-        total, _ = self._loss_gradient(signal, out, Y)
-        result = {"loss": total / len(X)}
-        if self.loss == "cross_entropy":
-            result["accuracy"] = float(np.mean(out.argmax(axis=1) == Y.argmax(axis=1)))
-        elif self.loss == "binary_cross_entropy":
-            result["accuracy"] = float(np.mean((out > 0.5) == (Y > 0.5)))
-        return result
+        return self._score(X, self._targets(y, len(X)))
 
     # -- inputs -----------------------------------------------------------
 
@@ -200,6 +298,27 @@ class Network:
                              f"{labels.min()} to {labels.max()}")
         return labels
 
+    def _split_validation(self, X, Y, validation_data, validation_split, rng):
+        """``((X, Y) to train on, (X_val, Y_val) or None)``."""
+        split = _number(validation_split, "validation_split", minimum=0)
+        if split >= 1:
+            raise ValueError(f"validation_split must lie in [0, 1), got {split}")
+        if validation_data is not None:
+            if split:
+                raise ValueError("give validation_data or validation_split, not both")
+            X_val, y_val = validation_data
+            X_val = self._samples(X_val)
+            return (X, Y), (X_val, self._targets(y_val, len(X_val)))
+        if not split:
+            return (X, Y), None
+        n_val = int(len(X) * split)
+        if not 0 < n_val < len(X):
+            raise ValueError(f"validation_split={split} of {len(X)} samples leaves no "
+                             "validation or no training samples")
+        order = rng.permutation(len(X))
+        held_out, kept = order[:n_val], order[n_val:]
+        return (X[kept], Y[kept]), (X[held_out], Y[held_out])
+
     # -- computation ------------------------------------------------------
 
     def _forward(self, X):
@@ -221,32 +340,200 @@ class Network:
         derivative = np.asarray(last.activation_derivative(signal.T), dtype=self.dtype).T
         return total, np.ascontiguousarray(delta * derivative)
 
-    def _epoch_runner(self, n_targets, batch_size):
-        """A function ``(X, Y, order, learning_rate) -> summed loss`` for one epoch."""
+    def _score(self, X, Y):
+        if len(X) == 0:
+            raise ValueError("evaluate needs at least one sample, got 0")
+        signal, out = self._forward(X)
+        total, _ = self._loss_gradient(signal, out, Y)
+        result = {"loss": total / len(X)}
+        if self.loss in LOSS_OUTPUT:
+            result["accuracy"] = self._right_answers(out, Y) / self._answers(Y)
+        return result
+
+    def _right_answers(self, out, Y):
+        """Samples classified right (cross_entropy) or outputs (binary)."""
+        if self.loss == "cross_entropy":
+            return int(np.sum(out.argmax(axis=1) == Y.argmax(axis=1)))
+        return int(np.sum((out > 0.5) == (Y > 0.5)))
+
+    def _answers(self, Y):
+        return len(Y) if self.loss == "cross_entropy" else Y.size
+
+    # -- training ---------------------------------------------------------
+
+    def _parameters(self):
+        """Every parameter array, in place: W0, b0 (flat), W1, b1, ..."""
+        return [p for layer in self.layers for p in (layer._weights, layer._bias.ravel())]
+
+    def _copy_parameters(self):
+        return [p.copy() for p in self._parameters()]
+
+    def _set_parameters(self, values):
+        for parameter, value in zip(self._parameters(), values):
+            parameter[...] = value
+
+    def _training_state(self):
+        """Copies of everything a pass changes: parameters, optimizer slots, step."""
+        return (self._copy_parameters(), [[slot.copy() for slot in slots] for slots in self._slots],
+                self._step)
+
+    def _restore_training_state(self, state):
+        parameters, slots, self._step = state
+        self._set_parameters(parameters)
+        for current, saved in zip(self._slots, slots):
+            for slot, value in zip(current, saved):
+                slot[...] = value
+
+    def _use_optimizer(self, optimizer, keep_state):
+        """Make ``optimizer`` current, with a fresh state unless it is unchanged."""
+        optimizer = optimizers.get(optimizer)
+        if keep_state and optimizer == self.optimizer:
+            return
+        self.optimizer = optimizer
+        self._slots = [[np.zeros_like(p) for _ in range(optimizer.n_slots)]
+                       for p in self._parameters()]
+        self._step = 0
+
+    def _start(self, X, Y, batch_size, optimizer, alpha, clip_norm, keep_state):
+        """Check the training options; return ``run(rng, rate, epoch) -> logs`` for a pass."""
+        if len(X) == 0:
+            raise ValueError("training needs at least one sample, got 0")
+        batch_size = min(positive_int(batch_size, "batch_size"), len(X))
+        alpha = _number(alpha, "alpha", minimum=0)
+        clip_norm = 0.0 if clip_norm is None else _number(
+            clip_norm, "clip_norm", minimum=0, open_interval=True)
+        self._use_optimizer(optimizer, keep_state)
+        run_epoch = self._epoch_runner(Y.shape[1], batch_size, alpha, clip_norm)
+
+        def run(rng, rate, epoch):
+            order = np.arange(len(X)) if rng is None else rng.permutation(len(X))
+            before = self._training_state()
+            total, right = run_epoch(X, Y, order, rate)
+            if not math.isfinite(total):
+                self._restore_training_state(before)
+                raise FloatingPointError(
+                    f"training diverged in epoch {epoch + 1}: the loss became {total}; the "
+                    "parameters are those from before that epoch (try a smaller learning_rate)")
+            logs = {"loss": total / len(X)}
+            if self.loss in LOSS_OUTPUT:
+                logs["accuracy"] = right / self._answers(Y)
+            return logs
+
+        return run
+
+    def _epoch_runner(self, n_targets, batch_size, alpha, clip_norm):
+        """``(X, Y, order, rate) -> (summed loss, right answers)`` for one pass."""
         if all(self.activation_names):
             trainer = _train.Trainer(
                 [layer._weights for layer in self.layers],
                 [layer._bias for layer in self.layers],
                 [activations.code(name) for name in self.activation_names],
-                LOSSES[self.loss], n_targets, batch_size)
-            return trainer.epoch
-        return lambda X, Y, order, learning_rate: sum(
-            self._python_step(X[rows], Y[rows], learning_rate)
-            for rows in np.array_split(order, range(batch_size, len(order), batch_size)))
+                LOSSES[self.loss], n_targets, batch_size, self.optimizer.code,
+                self.optimizer.hyper_parameters(), alpha, clip_norm, self._slots, self._step)
 
-    def _python_step(self, x, y, learning_rate):
-        """One SGD step through the layers' own methods, for callable activations."""
+            def compiled(X, Y, order, rate):
+                try:
+                    return trainer.epoch(X, Y, order, rate)
+                finally:
+                    self._step = trainer.step
+            return compiled
+
+        def in_python(X, Y, order, rate):
+            results = [self._python_step(X[rows], Y[rows], rate, alpha, clip_norm)
+                       for rows in np.array_split(order, range(batch_size, len(order), batch_size))]
+            return tuple(map(sum, zip(*results)))
+        return in_python
+
+    def _python_step(self, x, y, rate, alpha, clip_norm):
+        """One step through the layers' own methods, for callable activations."""
         inputs, signals = [x], []
         for layer in self.layers:
             signal, out = layer._forward_rows(inputs[-1])
             signals.append(signal)
             inputs.append(out)
         total, delta = self._loss_gradient(signals[-1], inputs[-1], y)
+        right = self._right_answers(inputs[-1], y) if self.loss in LOSS_OUTPUT else 0
+        gradients = []
         for i in reversed(range(len(self.layers))):
-            layer = self.layers[i]
-            grad_W, grad_b = kernels.gradients(inputs[i], delta)
+            gradients[:0] = kernels.gradients(inputs[i], delta)
             if i > 0:
-                delta = self.layers[i - 1]._backward_rows(delta, layer._weights, signals[i - 1])
-            layer._weights -= learning_rate * grad_W
-            layer._bias[:, 0] -= learning_rate * grad_b
-        return total
+                delta = self.layers[i - 1]._backward_rows(delta, self.layers[i]._weights,
+                                                           signals[i - 1])
+        self._apply(gradients, rate, alpha, clip_norm)
+        return total, right
+
+    def _apply(self, gradients, rate, alpha, clip_norm):
+        """The compiled optimizer kernel, one parameter at a time."""
+        scale = 1.0
+        if clip_norm:
+            norm = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in gradients))
+            scale = min(1.0, clip_norm / (norm + CLIP_EPSILON))
+        self._step += 1
+        beta_1, beta_2, epsilon, nesterov = self.optimizer.hyper_parameters()
+        unused = np.empty(0, self.dtype)
+        for k, (parameter, gradient, slots) in enumerate(
+                zip(self._parameters(), gradients, self._slots)):
+            slot_1, slot_2 = [slot.ravel() for slot in slots] + [unused] * (2 - len(slots))
+            kernels.update(self.optimizer.code, parameter.ravel(), gradient.ravel(), slot_1, slot_2, rate,
+                           alpha if k % 2 == 0 else 0.0, scale, beta_1, beta_2, epsilon,
+                           nesterov, self._step)
+
+    # -- serialization hooks ------------------------------------------------
+
+    def _optimizer_arrays(self):
+        """The optimizer's name, settings, step and state as plain arrays."""
+        if self.optimizer is None:
+            return {}
+        arrays = {"name": np.array(self.optimizer.name), "step": np.array(self._step)}
+        arrays.update({key: np.array(value) for key, value in self.optimizer.get_params().items()})
+        for i, slots in enumerate(self._slots):
+            for j, slot in enumerate(slots):
+                arrays[f"slot_{i}_{j}"] = slot
+        return arrays
+
+    def _restore_optimizer(self, arrays):
+        """Undo ``_optimizer_arrays``; ``ValueError`` if they do not fit this network."""
+        if not arrays:
+            self.optimizer, self._slots, self._step = None, [], 0
+            return
+        try:
+            settings = {key: value.item() for key, value in arrays.items()
+                        if key not in ("name", "step") and not key.startswith("slot_")}
+            optimizer = optimizers.OPTIMIZERS[str(arrays["name"])](**settings)
+            step = operator.index(arrays["step"].item())
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"invalid optimizer state: {error!r}") from None
+        self._use_optimizer(optimizer, keep_state=False)
+        expected = {f"slot_{i}_{j}" for i, slots in enumerate(self._slots)
+                    for j in range(len(slots))}
+        found = {key for key in arrays if key.startswith("slot_")}
+        if found != expected:
+            raise ValueError(f"optimizer state has slots {sorted(found)}, "
+                             f"expected {sorted(expected)}")
+        for i, slots in enumerate(self._slots):
+            for j, slot in enumerate(slots):
+                value = arrays[f"slot_{i}_{j}"]
+                if value.shape != slot.shape or value.dtype.kind != "f":
+                    raise ValueError(f"optimizer slot_{i}_{j} must be a float array of shape "
+                                     f"{slot.shape}, got {value.dtype} {value.shape}")
+                slot[...] = value
+        self._step = step
+
+
+def _non_negative_int(value, name):
+    number = operator.index(value)
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0, got {number}")
+    return number
+
+
+def _number(value, name, *, minimum, open_interval=False):
+    """``value`` as a finite float >= minimum (> minimum with ``open_interval``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number < minimum or (open_interval and number == minimum):
+        bound = ">" if open_interval else ">="
+        raise ValueError(f"{name} must be a finite number {bound} {minimum}, got {value!r}")
+    return number

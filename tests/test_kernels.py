@@ -152,3 +152,31 @@ def test_forward_backward_gradients_for_any_shape(batch, n_in, n_out, name, dtyp
     grad_W, grad_b = kernels.gradients(x, delta)
     assert_close(grad_W, delta.T.astype(np.float64) @ x, dtype)
     assert_close(grad_b, delta.astype(np.float64).sum(axis=0), dtype)
+
+
+@pytest.mark.parametrize("x, error, message", [
+    (np.ones((2, 3), int), TypeError, "x must be float32 or float64, got int64"),
+    (np.ones((2, 3), np.float32), TypeError, "W is float64 but x is float32"),
+    (np.ones((2, 6))[:, ::2], ValueError, r"x must be C-contiguous, got strides \(48, 16\)"),
+    (np.asfortranarray(np.ones((3, 3))), ValueError, "C-contiguous"),
+    (np.ones(3), ValueError, r"x must be 2-D, got shape \(3,\)"),
+    ([[1.0, 2.0, 3.0]], TypeError, "x must be a numpy array, got list"),
+    (np.ones((2, 3), object), TypeError, "got object"),
+])
+def test_python_faces_name_what_they_expected(x, error, message):
+    with pytest.raises(error, match=message):
+        kernels.forward(x, np.ones((4, 3)), np.ones(4), code("relu"))
+
+
+def test_python_faces_check_codes_and_writability():
+    with pytest.raises(TypeError, match="integer code, got 'relu'"):
+        kernels.forward(np.ones((1, 1)), np.ones((1, 1)), np.ones(1), "relu")
+    with pytest.raises(ValueError, match="got 1099511627776"):
+        kernels.forward(np.ones((1, 1)), np.ones((1, 1)), np.ones(1), 2**40)
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="param is written in place but is read-only"):
+        kernels.update(0, frozen, np.ones(3), np.ones(0), np.ones(0), 0.1)
+    x = np.ones((2, 3))
+    x.flags.writeable = False  # inputs may be read-only
+    kernels.forward(x, np.ones((4, 3)), np.ones(4), code("relu"))

@@ -1,0 +1,23 @@
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+from typing_extensions import disjoint_base
+
+_Float = TypeVar("_Float", np.float32, np.float64)
+
+# An extension type: no class can derive from it and another such base.
+@disjoint_base
+class Trainer:
+    step: int
+    # Built by __cinit__: nothing is left for __init__ to take.
+    def __new__(
+        cls, weights: list[NDArray[_Float]], biases: list[NDArray[_Float]],
+        activations: list[int], loss: int, n_targets: int, batch_size: int,
+        optimizer: int, hyper_parameters: tuple[float, float, float, bool], alpha: float,
+        clip_norm: float, slots: list[list[NDArray[_Float]]], step: int,
+    ) -> Trainer: ...
+    def epoch(
+        self, X: NDArray[_Float], Y: NDArray[_Float], order: NDArray[np.intp],
+        learning_rate: float,
+    ) -> tuple[float, int]: ...

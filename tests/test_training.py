@@ -1,0 +1,304 @@
+"""Optimizers, schedules, validation, early stopping, callbacks and partial_fit."""
+import numpy as np
+import pytest
+
+import densecore
+from densecore import Adam, Layer, Network, SGD, kernels
+
+
+def small_problem(seed=0, n=120, features=6, classes=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, features))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    return X, y
+
+
+def small_network(seed=0, sizes=(6, 8, 3), dtype=np.float64):
+    return Network.from_sizes(list(sizes), activation="tanh", init="glorot", dtype=dtype,
+                              seed=seed)
+
+
+def parameters(net):
+    return [p.copy() for layer in net.layers for p in (layer.weights, layer.bias)]
+
+
+# -- the optimizer kernel against numpy ---------------------------------------
+
+def numpy_update(name, param, grad, slots, rate, alpha, scale, b1, b2, eps, nesterov, step):
+    g = scale * grad + alpha * param
+    if name == "adam":
+        slots[0] = b1 * slots[0] + (1 - b1) * g
+        slots[1] = b2 * slots[1] + (1 - b2) * g * g
+        m_hat, s_hat = slots[0] / (1 - b1 ** step), slots[1] / (1 - b2 ** step)
+        return param - rate * m_hat / (np.sqrt(s_hat) + eps)
+    if b1 == 0:
+        return param - rate * g
+    slots[0] = b1 * slots[0] + g
+    return param - rate * (g + b1 * slots[0] if nesterov else slots[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", [SGD(), SGD(0.9), SGD(0.8, nesterov=True), Adam()])
+def test_optimizer_kernel_matches_numpy(dtype, optimizer):
+    rng = np.random.default_rng(0)
+    param = rng.standard_normal(17).astype(dtype)
+    # Any momentum, but a second moment (Adam's slot 2) is never negative.
+    slots = [rng.standard_normal(17).astype(dtype), rng.uniform(0, 1, 17).astype(dtype)]
+    expected_param, expected_slots = param.astype(float), [s.astype(float) for s in slots]
+    b1, b2, eps, nesterov = optimizer.hyper_parameters()
+    for step in range(1, 4):
+        grad = rng.standard_normal(17).astype(dtype)
+        kernels.update(optimizer.code, param, grad, slots[0], slots[1], 0.01, 0.1, 0.5,
+                       b1, b2, eps, nesterov, step)
+        expected_param = numpy_update(optimizer.name, expected_param, grad.astype(float),
+                                      expected_slots, 0.01, 0.1, 0.5, b1, b2, eps, nesterov,
+                                      step)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    assert np.isfinite(expected_param).all()
+    np.testing.assert_allclose(param, expected_param, rtol=tolerance, atol=tolerance)
+
+
+def test_optimizer_kernel_checks_sizes_and_step():
+    a, b = np.zeros(3), np.zeros(2)
+    with pytest.raises(ValueError, match="grad"):
+        kernels.update(0, a, b, a, a, 0.1)
+    with pytest.raises(ValueError, match="slot_1"):
+        kernels.update(0, a, a, b, a, 0.1, beta_1=0.9)
+    with pytest.raises(ValueError, match="step"):
+        kernels.update(1, a, a, a, a, 0.1, beta_1=0.9, beta_2=0.99, step=0)
+
+
+# -- parity with PyTorch --------------------------------------------------------
+
+PARITY = [
+    (SGD(), {"clip_norm": None}),
+    (SGD(momentum=0.9), {"clip_norm": None}),
+    (SGD(momentum=0.9, nesterov=True), {"clip_norm": None}),
+    (Adam(beta_1=0.8, beta_2=0.99, epsilon=1e-7), {"clip_norm": None}),
+    (Adam(), {"clip_norm": 0.5}),
+]
+
+
+@pytest.mark.parametrize("optimizer, options", PARITY, ids=repr)
+def test_fifty_steps_match_pytorch(optimizer, options):
+    torch = pytest.importorskip("torch")
+    net = small_network(seed=1, sizes=(6, 10, 7, 3))
+    X, y = small_problem(n=200)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 10), torch.nn.Tanh(),
+                                torch.nn.Linear(10, 7), torch.nn.Tanh(),
+                                torch.nn.Linear(7, 3)).double()
+    linears = [module for module in model if isinstance(module, torch.nn.Linear)]
+    with torch.no_grad():
+        for linear, layer in zip(linears, net.layers):
+            linear.weight.copy_(torch.from_numpy(layer.weights))
+            linear.bias.copy_(torch.from_numpy(layer.bias.ravel()))
+    alpha, rate = 0.01, 0.05
+    groups = [{"params": [linear.weight for linear in linears], "weight_decay": alpha},
+              {"params": [linear.bias for linear in linears], "weight_decay": 0.0}]
+    if optimizer.name == "adam":
+        torch_optimizer = torch.optim.Adam(groups, lr=rate, betas=(optimizer.beta_1, optimizer.beta_2),
+                                           eps=optimizer.epsilon)
+    else:
+        torch_optimizer = torch.optim.SGD(groups, lr=rate, momentum=optimizer.momentum,
+                                          nesterov=optimizer.nesterov)
+    loss_function = torch.nn.CrossEntropyLoss()
+    for start in range(0, 200, 4):
+        torch_optimizer.zero_grad()
+        loss = loss_function(model(torch.from_numpy(X[start:start + 4])),
+                             torch.from_numpy(y[start:start + 4]))
+        loss.backward()
+        if options["clip_norm"]:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), options["clip_norm"])
+        torch_optimizer.step()
+    net.fit(X, y, epochs=1, batch_size=4, learning_rate=rate, shuffle=False,
+            optimizer=optimizer, alpha=alpha, **options)
+    for linear, layer in zip(linears, net.layers):
+        np.testing.assert_allclose(layer.weights, linear.weight.detach().numpy(), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(layer.bias.ravel(), linear.bias.detach().numpy(), rtol=0, atol=1e-9)
+
+
+# -- fit's options --------------------------------------------------------------
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", SGD(0.9, nesterov=True)])
+def test_python_path_trains_like_the_compiled_one(optimizer):
+    """Callable activations run the same optimizer kernel, through numpy."""
+    X, y = small_problem()
+    named = Network([Layer(8, 6, "tanh", init="glorot", rng=0), Layer(3, 8, "softmax", rng=1)])
+    custom = Network([Layer(8, 6, np.tanh, lambda z: 1 - np.tanh(z) ** 2, init="glorot", rng=0),
+                      Layer(3, 8, "softmax", rng=1)])
+    options = dict(epochs=3, batch_size=16, learning_rate=0.05, seed=2, optimizer=optimizer,
+                   alpha=0.01, clip_norm=1.0)
+    histories = [net.fit(X, y, **options) for net in (named, custom)]
+    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-12)
+    assert histories[0]["accuracy"] == histories[1]["accuracy"]
+    for a, b in zip(parameters(named), parameters(custom)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_history_and_validation():
+    X, y = small_problem()
+    net = small_network()
+    history = net.fit(X[:100], y[:100], epochs=4, validation_data=(X[100:], y[100:]),
+                      optimizer="adam", learning_rate=0.01)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"}
+    assert all(len(values) == 4 for values in history.values())
+    final = net.evaluate(X[100:], y[100:])
+    assert history["val_loss"][-1] == final["loss"]
+    assert history["val_accuracy"][-1] == final["accuracy"]
+    assert 0 <= min(history["accuracy"]) <= max(history["accuracy"]) <= 1
+    split = small_network().fit(X, y, epochs=2, validation_split=0.25, seed=0)
+    assert len(split["val_loss"]) == 2
+    with pytest.raises(ValueError, match="not both"):
+        net.fit(X, y, validation_data=(X, y), validation_split=0.1)
+    with pytest.raises(ValueError, match="validation_split"):
+        net.fit(X, y, validation_split=1.0)
+
+
+def test_regression_history_has_no_accuracy():
+    net = Network.from_sizes([2, 1], output_activation="identity", seed=0)
+    history = net.fit(np.ones((4, 2)), np.ones(4), epochs=2, validation_split=0.5, seed=0)
+    assert set(history) == {"loss", "val_loss", "learning_rate"}
+
+
+def test_invscaling_follows_scikit_learn():
+    X, y = small_problem(n=50)
+    history = small_network().fit(X, y, epochs=3, learning_rate=0.1, schedule="invscaling",
+                                  power_t=0.5)
+    np.testing.assert_allclose(history["learning_rate"], [0.1, 0.1 / 51 ** 0.5, 0.1 / 101 ** 0.5])
+
+
+def test_adaptive_divides_by_five_without_improvement():
+    X, y = small_problem(n=30)
+    # min_delta no improvement can meet: every patience epochs the rate falls by 5.
+    history = small_network().fit(X, y, epochs=6, learning_rate=0.1, schedule="adaptive",
+                                  patience=2, min_delta=1e9)
+    np.testing.assert_allclose(history["learning_rate"], [0.1, 0.1, 0.1, 0.02, 0.02, 0.004])
+
+
+def test_early_stopping_restores_the_best_epoch():
+    X, y = small_problem(n=200)
+    wrong = (y + 1) % 3  # validation labels that get worse as training goes on
+    net = small_network()
+    history = net.fit(X[:150], y[:150], epochs=50, learning_rate=0.1, optimizer="adam",
+                      validation_data=(X[150:], wrong[150:]), early_stopping=True, patience=3)
+    best = int(np.argmin(history["val_loss"]))
+    assert len(history["val_loss"]) == best + 4  # stopped after patience epochs
+    assert net.evaluate(X[150:], wrong[150:])["loss"] == pytest.approx(
+        history["val_loss"][best], rel=1e-12)
+
+
+def test_callbacks_see_logs_and_can_stop():
+    seen = []
+
+    class Recorder:
+        def on_epoch_end(self, epoch, logs):
+            seen.append((epoch, sorted(logs)))
+            return epoch < 2
+
+    X, y = small_problem()
+    history = small_network().fit(X, y, epochs=10, callbacks=[Recorder()])
+    assert [epoch for epoch, _ in seen] == [0, 1, 2]
+    assert seen[0][1] == ["accuracy", "learning_rate", "loss"]
+    assert len(history["loss"]) == 3
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", SGD(0.9), "adam"])
+def test_partial_fit_keeps_the_optimizer_state(optimizer):
+    X, y = small_problem()
+    whole, pieces = small_network(), small_network()
+    whole.fit(X, y, epochs=3, batch_size=10, learning_rate=0.02, shuffle=False,
+              optimizer=optimizer)
+    losses = [pieces.partial_fit(X, y, batch_size=10, learning_rate=0.02, shuffle=False,
+                                 optimizer=optimizer) for _ in range(3)]
+    for a, b in zip(parameters(whole), parameters(pieces)):
+        np.testing.assert_array_equal(a, b)
+    assert losses[-1] < losses[0]
+    assert pieces.optimizer == densecore.optimizers.get(optimizer)
+
+
+def test_a_different_optimizer_starts_afresh():
+    X, y = small_problem()
+    net = small_network()
+    net.partial_fit(X, y, optimizer="adam")
+    assert net._step == 4
+    net.partial_fit(X, y, optimizer=Adam(beta_1=0.5))
+    assert net._step == 4  # a new state: counted from 0 again
+    net.partial_fit(X, y)
+    assert net._step == 8 and net.optimizer == Adam(beta_1=0.5)
+
+
+def test_optimizer_state_round_trips_through_arrays():
+    X, y = small_problem()
+    original, copy = small_network(), small_network()
+    original.partial_fit(X, y, optimizer="adam", learning_rate=0.01)
+    for a, b in zip(copy.layers, original.layers):
+        a.weights, a.bias = b.weights, b.bias
+    arrays = original._optimizer_arrays()
+    assert all(isinstance(value, np.ndarray) and value.dtype != object
+               for value in arrays.values())
+    copy._restore_optimizer(arrays)
+    for net in (original, copy):
+        net.partial_fit(X, y, learning_rate=0.01, seed=5)
+    for a, b in zip(parameters(original), parameters(copy)):
+        np.testing.assert_array_equal(a, b)
+    bad = dict(arrays, slot_0_0=np.zeros(3))
+    with pytest.raises(ValueError, match="slot_0_0"):
+        copy._restore_optimizer(bad)
+    with pytest.raises(ValueError, match="optimizer state"):
+        copy._restore_optimizer(dict(arrays, name=np.array("rmsprop")))
+
+
+def test_same_seed_same_adam_run_bit_for_bit():
+    X, y = small_problem()
+    runs = [small_network(seed=4).fit(X, y, epochs=3, seed=9, optimizer="adam",
+                                      validation_split=0.2)["val_loss"] for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_divergence_stops_with_the_epoch_and_finite_weights():
+    X, y = small_problem()
+    net = Network.from_sizes([6, 8, 1], activation="relu", output_activation="identity",
+                             seed=0)
+    targets = 1e150 * X[:, 0]  # squared errors overflow to inf on the first pass
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        net.fit(X, targets, epochs=3, learning_rate=0.1)
+    assert all(np.isfinite(p).all() for p in parameters(net))
+
+
+@pytest.mark.parametrize("options, error", [
+    ({"optimizer": "rmsprop"}, ValueError), ({"alpha": -1}, ValueError),
+    ({"schedule": "cosine"}, ValueError), ({"clip_norm": 0}, ValueError),
+    ({"patience": 0}, ValueError), ({"min_delta": -1}, ValueError),
+    ({"learning_rate": "fast"}, TypeError), ({"power_t": -1}, ValueError),
+])
+def test_fit_rejects_bad_training_options(options, error):
+    X, y = small_problem()
+    with pytest.raises(error):
+        small_network().fit(X, y, **options)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"momentum": 1.0}, "momentum"), ({"nesterov": True}, "nesterov"),
+])
+def test_sgd_settings_are_checked(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        SGD(**arguments)
+
+
+def test_adam_settings_are_checked():
+    with pytest.raises(ValueError, match="beta_1"):
+        Adam(beta_1=1.0)
+    with pytest.raises(ValueError, match="epsilon"):
+        Adam(epsilon=0)
+
+
+def test_callable_initializer():
+    def ones(shape, rng):
+        assert isinstance(rng, np.random.Generator)
+        return np.ones(shape)
+
+    layer = Layer(3, 2, init=ones, rng=0)
+    np.testing.assert_array_equal(layer.weights, 1)
+    np.testing.assert_array_equal(layer.bias, 0)
+    with pytest.raises(ValueError, match="shape"):
+        Layer(3, 2, init=lambda shape, rng: np.ones(2))
