@@ -15,10 +15,19 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402  (a scikit-learn dependency)
 
 from densecore.sklearn import DenseClassifier, DenseRegressor  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    # These networks are small: a second BLAS thread does not speed them up, and
+    # on a busy machine OpenBLAS's waiting threads slow both MLPs down 30-fold.
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def small_data(n_outputs=1, n_samples=50):
