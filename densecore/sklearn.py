@@ -117,8 +117,7 @@ _ATTRIBUTES = """
     n_layers_ : int
         The number of layers, the input layer included.
     out_activation_ : str
-        The output activation, in scikit-learn's names.
-"""
+        The output activation, in scikit-learn's names."""
 
 
 def _hidden_sizes(hidden_layer_sizes):
@@ -395,7 +394,7 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
     with cross-entropy, and a multilabel indicator matrix one sigmoid output
     per label.
     {_PARAMETERS}{_ATTRIBUTES}
-    classes_ : ndarray or list of ndarray
+    classes_ : ndarray of shape (n_classes,)
         The class labels (for multilabel targets, the label columns).
 
     See Also
@@ -520,6 +519,7 @@ class DenseRegressor(RegressorMixin, _DenseBase):
     :class:`~sklearn.neural_network.MLPRegressor`: an identity output and half
     the squared error, with one output per target column.
     {_PARAMETERS}{_ATTRIBUTES}
+
     See Also
     --------
     DenseClassifier : The same network for classification.
@@ -530,8 +530,9 @@ class DenseRegressor(RegressorMixin, _DenseBase):
     >>> import numpy as np
     >>> from densecore.sklearn import DenseRegressor
     >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
-    >>> reg = DenseRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
-    >>> reg.fit(X, X.ravel() ** 2).predict(X[:3]).shape
+    >>> reg = DenseRegressor(hidden_layer_sizes=(16,), learning_rate_init=0.05,
+    ...                      random_state=0).fit(X, X.ravel() ** 2)
+    >>> reg.predict(X[:3]).shape
     (3,)
     """
 

@@ -233,3 +233,11 @@ def test_regression_close_to_mlp_regressor():
     theirs_score = theirs.fit(X_train, y_train).score(X_test, y_test)
     print(f"regression test R^2: DenseRegressor {ours_score:.4f}, MLPRegressor {theirs_score:.4f}")
     assert ours_score > 0.9 and abs(ours_score - theirs_score) < 0.05
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import densecore.sklearn
+
+    assert doctest.testmod(densecore.sklearn).failed == 0
