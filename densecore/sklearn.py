@@ -125,7 +125,8 @@ def _hidden_sizes(hidden_layer_sizes):
     sizes = hidden_layer_sizes
     sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
     if not all(isinstance(size, numbers.Integral) and size > 0 for size in sizes):
-        raise ValueError(f"hidden_layer_sizes must be positive integers, got {hidden_layer_sizes!r}")
+        raise ValueError("hidden_layer_sizes must be positive integers, "
+                         f"got {hidden_layer_sizes!r}")
     return sizes
 
 
