@@ -1,4 +1,5 @@
 """densecore.sklearn: scikit-learn's estimator checks and parity with its MLP."""
+import pickle
 import subprocess
 import sys
 import warnings
@@ -107,6 +108,14 @@ def test_partial_fit_goes_on_like_fit(solver):
     assert stepped.n_iter_ == 1 and stepped.t_ == 4 * len(X)
     np.testing.assert_array_equal(stepped.loss_curve_, fitted.loss_curve_)
     for a, b in zip(stepped.coefs_, fitted.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pickled_model_goes_on_with_the_same_optimizer_state():
+    X, y = small_data()
+    model = DenseRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    copy = pickle.loads(pickle.dumps(model))
+    for a, b in zip(model.partial_fit(X, y).coefs_, copy.partial_fit(X, y).coefs_):
         np.testing.assert_array_equal(a, b)
 
 
