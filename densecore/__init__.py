@@ -13,7 +13,9 @@ from densecore.layer import Layer
 from densecore.network import Network
 from densecore.optimizers import SGD, Adam
 
-__all__ = ["Adam", "Layer", "Network", "SGD", "get_include", "relu", "relu_derivative",
+load = Network.load
+
+__all__ = ["Adam", "Layer", "Network", "SGD", "get_include", "load", "relu", "relu_derivative",
            "__version__"]
 
 

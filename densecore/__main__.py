@@ -1,5 +1,7 @@
-"""The command line: ``python -m densecore train`` trains on the digits."""
+"""The command line: ``python -m densecore train`` trains on the digits,
+``python -m densecore evaluate MODEL.npz`` tests a saved model on them."""
 import argparse
+import os
 import time
 
 import numpy as np
@@ -30,40 +32,113 @@ def hidden_sizes(text):
     return sizes
 
 
+def fraction(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
 def parser():
     main = argparse.ArgumentParser(prog="densecore", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a network on the embedded digits")
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--learning-rate", type=float, default=0.1)
+    train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    train.add_argument("--learning-rate", type=float, default=None,
+                       help="default 0.1 with sgd, 0.001 with adam")
     train.add_argument("--hidden", type=hidden_sizes, default=[128, 64],
                        help="hidden layer sizes, comma-separated (default 128,64)")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--validation-split", type=fraction, default=0.1,
+                       help="fraction of the training digits held out to validate "
+                            "each epoch (default 0.1; 0 for none)")
+    train.add_argument("--save", metavar="PATH", help="save the trained model to PATH (.npz)")
+    train.add_argument("--plot", metavar="PATH",
+                       help="plot loss and accuracy per epoch to the PNG file PATH "
+                            "(needs matplotlib: the 'plot' extra)")
+    train.set_defaults(run=train_command, error=train.error)
+    evaluate = commands.add_parser("evaluate", help="test a saved model on the digits")
+    evaluate.add_argument("model", metavar="MODEL", help="a model saved by train --save")
+    evaluate.set_defaults(run=evaluate_command, error=evaluate.error)
     return main
 
 
-def train(args):
+def check_outputs(args):
+    """Fail before training, not after, on an output that cannot be written."""
+    for option, path in (("--save", args.save), ("--plot", args.plot)):
+        if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            args.error(f"{option}: the folder of {path!r} does not exist")
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            args.error("--plot needs matplotlib: pip install 'densecore[plot]'")
+
+
+def train_command(args):
+    check_outputs(args)
+    learning_rate = args.learning_rate
+    if learning_rate is None:
+        learning_rate = 0.1 if args.optimizer == "sgd" else 0.001
     X_train, y_train, X_test, y_test = digits_split()
     sizes = [X_train.shape[1], *args.hidden, 10]
     net = Network.from_sizes(sizes, dtype=args.dtype, seed=args.seed)
     print(f"{net!r}\ntraining on {len(X_train)} digits, testing on {len(X_test)}")
     start = time.perf_counter()
     history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                      learning_rate=args.learning_rate, seed=args.seed, verbose=True)
+                      learning_rate=learning_rate, seed=args.seed, verbose=True,
+                      optimizer=args.optimizer, validation_split=args.validation_split)
     seconds = time.perf_counter() - start
     result = net.evaluate(X_test, y_test)
     print(f"final training loss {history['loss'][-1]:.4f} after {args.epochs} epochs "
           f"in {seconds:.2f} s")
+    if history.get("val_accuracy"):
+        print(f"validation accuracy: {history['val_accuracy'][-1]:.4f}")
     print(f"test accuracy: {result['accuracy']:.4f}")
+    if args.save is not None:
+        net.save(args.save)
+        print(f"saved the model to {args.save}")
+    if args.plot is not None:
+        plot_history(history, args.plot)
+        print(f"plotted the training history to {args.plot}")
+
+
+def plot_history(history, path):
+    """Loss and accuracy per epoch, training and validation, side by side in a PNG."""
+    # The object-oriented API: no pyplot, so no GUI backend and no global figure state.
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    epochs = range(1, len(history["loss"]) + 1)
+    for axes, key in zip(figure.subplots(1, 2), ("loss", "accuracy")):
+        for prefix, label in (("", "training"), ("val_", "validation")):
+            if history.get(prefix + key):
+                axes.plot(epochs, history[prefix + key], marker=".", label=label)
+        axes.set(title=key, xlabel="epoch", ylabel=key)
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.savefig(path, format="png", dpi=100)
+
+
+def evaluate_command(args):
+    try:
+        net = Network.load(args.model)
+    except (OSError, ValueError) as error:
+        args.error(str(error))
+    X_train, _, X_test, y_test = digits_split()
+    if net.sizes[0] != X_train.shape[1] or net.sizes[-1] != 10 or net.loss != "cross_entropy":
+        args.error(f"{args.model!r} is not a digits classifier: expected 64 inputs, 10 "
+                   f"outputs and cross_entropy, got {net!r}")
+    print(f"{net!r}\ntesting on {len(X_test)} digits")
+    print(f"test accuracy: {net.evaluate(X_test, y_test)['accuracy']:.4f}")
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    if args.command == "train":
-        train(args)
-
+    args.run(args)
 
 if __name__ == "__main__":
     main()

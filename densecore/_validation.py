@@ -47,7 +47,19 @@ def as_matrix(value, name, dtype, columns, *, columns_first=False):
     if array.ndim != 2 or array.shape[axis] != columns:
         expected = f"({columns}, B)" if columns_first else f"(n_samples, {columns})"
         raise ValueError(f"{name} must have shape {expected}, got shape {array.shape}")
-    array = np.ascontiguousarray(array.T if columns_first else array, dtype=dtype)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return array
+    if columns_first:
+        array = array.T
+    _require_finite(array, name, "finite numbers")
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(array, dtype=dtype)
+    _require_finite(converted, name, f"numbers within the range of {np.dtype(dtype).name}",
+                    original=array)
+    return converted
+
+
+def _require_finite(array, name, what, original=None):
+    finite = np.isfinite(array)
+    if not finite.all():
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        given = (array if original is None else original)[where]
+        raise ValueError(f"{name} must hold {what}, got {given} at {where}")

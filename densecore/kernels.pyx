@@ -146,8 +146,8 @@ def _check_arrays(ndims, writable=(), **arrays):
         if value.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"{name} must be float32 or float64, got {value.dtype}")
         if first is not None and value.dtype != arrays[first].dtype:
-            raise TypeError(f"{name} is {value.dtype} but {first} is {arrays[first].dtype}: "
-                            "the kernels take one dtype throughout")
+            raise TypeError(f"{name} must be {arrays[first].dtype} like {first} (the kernels "
+                            f"take one dtype throughout), got {value.dtype}")
         if value.ndim != ndim:
             raise ValueError(f"{name} must be {ndim}-D, got shape {value.shape}")
         if not value.flags.c_contiguous:

@@ -85,6 +85,12 @@ class Layer:
         return (f"Layer(output_size={self.output_size}, input_size={self.input_size}, "
                 f"activation={activation!r}, dtype={self.dtype.name})")
 
+    def __reduce__(self):
+        # Pickled as a one-layer network, in the format of Network.save;
+        # imported here because network.py imports this module.
+        from densecore.network import Network
+        return _only_layer, (Network([self]),)
+
     @property
     def activation_name(self):
         """The activation's name if it runs compiled, else None."""
@@ -144,8 +150,8 @@ class Layer:
         delta_next = as_matrix(next_layer.delta, "next_layer.delta", self.dtype,
                                next_layer.output_size, columns_first=True)
         if len(delta_next) != batch:
-            raise ValueError(f"next_layer.delta holds {len(delta_next)} samples, "
-                             f"this layer's signal {batch}")
+            raise ValueError(f"next_layer.delta must hold {batch} samples, as this layer's "
+                             f"signal does, got {len(delta_next)}")
         W_next = np.ascontiguousarray(next_layer.weights, dtype=self.dtype)
         signal = np.ascontiguousarray(self.signal.T, dtype=self.dtype)
         self.delta = self._backward_rows(delta_next, W_next, signal).T
@@ -170,3 +176,8 @@ class Layer:
                                     activations.code(self.activation_name))
         derivative = np.asarray(self.activation_derivative(signal.T), dtype=self.dtype).T
         return np.ascontiguousarray((delta_next @ W_next) * derivative)
+
+
+def _only_layer(network):
+    """The layer of a one-layer network (how a pickled Layer is rebuilt)."""
+    return network.layers[0]

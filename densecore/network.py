@@ -1,11 +1,13 @@
 """Network: a stack of Layers that trains with SGD and predicts, samples as rows."""
+import functools
 import math
 import operator
 import sys
+import threading
 
 import numpy as np
 
-from densecore import _train, activations, kernels, optimizers
+from densecore import _serialization, _train, activations, kernels, optimizers
 from densecore._validation import as_matrix, positive_int, real_array
 from densecore.layer import Layer
 
@@ -47,6 +49,20 @@ def progress(epochs, verbose):
         return range(epochs), show, lambda: None
     bar = tqdm(range(epochs), unit="epoch", desc="train")
     return bar, lambda epoch, logs: bar.set_postfix(logs), bar.close
+
+
+def one_training_at_a_time(method):
+    """Refuse a second concurrent training run on one network: the two would race."""
+    @functools.wraps(method)
+    def exclusive(self, *args, **kwargs):
+        if not self._training.acquire(blocking=False):
+            raise RuntimeError("this network is already training in another thread; "
+                               "train a copy, or wait for that run to finish")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._training.release()
+    return exclusive
 
 
 class Plateau:
@@ -103,6 +119,7 @@ class Network:
         self.loss = self._check_loss(loss)
         self.optimizer = None  # the optimizer in use, set by fit and partial_fit
         self._slots, self._step = [], 0  # its state for each parameter; steps taken
+        self._training = threading.Lock()
 
     def _check_loss(self, loss):
         output = self.layers[-1].activation_name
@@ -152,6 +169,7 @@ class Network:
 
     # -- public API -------------------------------------------------------
 
+    @one_training_at_a_time
     def fit(self, X, y, epochs=10, batch_size=32, learning_rate=0.01, shuffle=True,
             seed=None, verbose=False, *, optimizer="sgd", alpha=0.0, schedule="constant",
             power_t=0.5, clip_norm=None, validation_data=None, validation_split=0.0,
@@ -246,6 +264,7 @@ class Network:
             self._set_parameters(best_parameters)
         return history
 
+    @one_training_at_a_time
     def partial_fit(self, X, y, *, batch_size=32, learning_rate=0.01, optimizer=None,
                     alpha=0.0, clip_norm=None, shuffle=True, seed=None):
         """One pass over ``X``, keeping the optimizer's state; return its mean loss.
@@ -255,11 +274,10 @@ class Network:
         """
         X = self._samples(X)
         Y = self._targets(y, len(X))
+        rate = _number(learning_rate, "learning_rate", minimum=0, open_interval=True)
         optimizer = optimizer if optimizer is not None else self.optimizer or "sgd"
         run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=True)
-        return run(np.random.default_rng(seed) if shuffle else None,
-                   _number(learning_rate, "learning_rate", minimum=0, open_interval=True),
-                   epoch=0)["loss"]
+        return run(np.random.default_rng(seed) if shuffle else None, rate, epoch=0)["loss"]
 
     def predict(self, X):
         """The output layer's activations, ``(n_samples, output_size)``."""
@@ -269,6 +287,31 @@ class Network:
         """``{"loss": mean loss}``, with ``"accuracy"`` for the cross-entropies."""
         X = self._samples(X)
         return self._score(X, self._targets(y, len(X)))
+
+    # -- files and pickles -------------------------------------------------
+
+    def save(self, path):
+        """Write the network, with its optimizer state, to the ``.npz`` file ``path``.
+
+        The file holds arrays only (see :func:`densecore.load`).  It is
+        written under a temporary name and renamed over ``path``, so a failed
+        or killed save leaves a previous file there intact.  A network with a
+        Python-callable activation cannot be saved (``ValueError``).
+        """
+        _serialization.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """The network saved at ``path`` by :meth:`save`, ready to predict or resume training.
+
+        Nothing is unpickled.  A file that is not a complete, consistent
+        densecore model of a known format version raises ``ValueError``.
+        """
+        return _serialization.load(path, cls)
+
+    def __reduce__(self):
+        # A pickle (joblib, Dask) carries the bytes of a saved file and no other state.
+        return _serialization.from_bytes, (_serialization.to_bytes(self), type(self))
 
     # -- inputs -----------------------------------------------------------
 
@@ -290,13 +333,14 @@ class Network:
 
     @staticmethod
     def _labels(y, n_classes):
-        labels = y.astype(np.intp)
-        if not np.array_equal(labels, y):
-            raise ValueError("integer class labels expected in y, got non-integer values")
-        if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        with np.errstate(invalid="ignore"):
+            integral = np.array_equal(y, np.floor(y)) if y.dtype.kind == "f" else True
+        if not integral:
+            raise ValueError("y must hold integer class labels, got non-integer values")
+        if len(y) and (y.min() < 0 or y.max() >= n_classes):
             raise ValueError(f"labels must lie in [0, {n_classes}), got values from "
-                             f"{labels.min()} to {labels.max()}")
-        return labels
+                             f"{y.min()} to {y.max()}")
+        return y.astype(np.intp)
 
     def _split_validation(self, X, Y, validation_data, validation_split, rng):
         """``((X, Y) to train on, (X_val, Y_val) or None)``."""

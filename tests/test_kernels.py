@@ -156,7 +156,7 @@ def test_forward_backward_gradients_for_any_shape(batch, n_in, n_out, name, dtyp
 
 @pytest.mark.parametrize("x, error, message", [
     (np.ones((2, 3), int), TypeError, "x must be float32 or float64, got int64"),
-    (np.ones((2, 3), np.float32), TypeError, "W is float64 but x is float32"),
+    (np.ones((2, 3), np.float32), TypeError, "W must be float32 like x .*, got float64"),
     (np.ones((2, 6))[:, ::2], ValueError, r"x must be C-contiguous, got strides \(48, 16\)"),
     (np.asfortranarray(np.ones((3, 3))), ValueError, "C-contiguous"),
     (np.ones(3), ValueError, r"x must be 2-D, got shape \(3,\)"),

@@ -125,7 +125,7 @@ def test_backward_needs_a_matching_next_layer():
     layer.forward(np.ones((3, 2)))
     following = Layer(2, 4)
     following.delta = np.ones((2, 3))
-    with pytest.raises(ValueError, match="3 samples"):
+    with pytest.raises(ValueError, match="must hold 2 samples.*got 3"):
         layer.backward(following)
 
 

@@ -171,7 +171,7 @@ def test_verbose_fit_reports_progress(capsys):
     (np.ones((4, 3), object), [0, 1, 0, 1], TypeError, "object"),
     (np.ones((4, 2)), [0, 1, 0, 1], ValueError, r"\(n_samples, 3\)"),
     (np.ones(3), [0], ValueError, r"shape \(3,\)"),
-    (np.full((4, 3), np.nan), [0, 1, 0, 1], ValueError, "NaN"),
+    (np.full((4, 3), np.nan), [0, 1, 0, 1], ValueError, r"X must hold finite numbers, got nan at \(0, 0\)"),
     (np.ones((4, 3)), [0, 1, 0], ValueError, "one target per sample"),
     (np.ones((4, 3)), [0, 1, 0, 2], ValueError, r"\[0, 2\).*0 to 2"),
     (np.ones((4, 3)), [0, 1, 0, -1], ValueError, r"\[0, 2\)"),

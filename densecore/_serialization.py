@@ -1,0 +1,265 @@
+"""Networks to and from ``.npz`` files, and pickles through the same format.
+
+A densecore file is what ``numpy.savez`` writes: an uncompressed zip of
+``.npy`` arrays holding numbers and strings only.
+
+- ``format_version``: a 0-d integer, :data:`FORMAT_VERSION`;
+- ``sizes``: the layer sizes, input first; ``activations``: one name per
+  layer; ``dtype`` and ``loss``: 0-d strings;
+- ``layers/<i>/weights`` ``(out, in)`` and ``layers/<i>/bias`` ``(out,)``;
+- ``optimizer/<key>``: the optimizer state, as ``Network._optimizer_arrays``
+  gives it.
+
+Reading parses each ``.npy`` header itself and checks it before reading the
+data, so a hostile file runs no code (nothing is unpickled), cannot make it
+allocate more for its arrays than the file's own size, and fails with
+``ValueError`` saying what is wrong.
+"""
+import contextlib
+import io
+import math
+import os
+import secrets
+import zipfile
+
+import numpy as np
+
+from densecore.activations import ACTIVATIONS
+from densecore.layer import Layer
+
+FORMAT_VERSION = 1
+OPTIMIZER = "optimizer/"
+ARCHITECTURE = ("format_version", "sizes", "activations", "dtype", "loss")
+# Everything a densecore file may hold: booleans, numbers and unicode strings.
+ARRAY_KINDS = "biufU"
+# What zipfile and numpy raise for a damaged archive or .npy header.
+ZIP_ERRORS = (zipfile.BadZipFile, EOFError, NotImplementedError, ValueError)
+HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+# -- writing --------------------------------------------------------------
+
+
+def to_arrays(net):
+    """The arrays of ``net``'s file, by name; ``ValueError`` if it cannot be saved."""
+    unnamed = [i for i, name in enumerate(net.activation_names) if name is None]
+    if unnamed:
+        raise ValueError(
+            f"cannot save a network with Python-callable activations (layers {unnamed}): "
+            f"only the named activations {sorted(ACTIVATIONS)} can be stored"
+        )
+    arrays = {
+        "format_version": np.array(FORMAT_VERSION),
+        "sizes": np.array(net.sizes, dtype=np.int64),
+        "activations": np.array(net.activation_names),
+        "dtype": np.array(net.dtype.name),
+        "loss": np.array(net.loss),
+    }
+    for i, layer in enumerate(net.layers):
+        if not (np.isfinite(layer.weights).all() and np.isfinite(layer.bias).all()):
+            raise ValueError(f"cannot save a network whose layer {i} holds NaN or infinity")
+        arrays[f"layers/{i}/weights"] = layer.weights
+        arrays[f"layers/{i}/bias"] = layer.bias.ravel()
+    for key, value in net._optimizer_arrays().items():
+        value = np.asarray(value)
+        # What is written must be readable: no object or structured arrays.
+        if value.dtype.kind not in ARRAY_KINDS:
+            raise TypeError(f"optimizer state {key!r} must hold numbers or strings, "
+                            f"got dtype {value.dtype}")
+        arrays[OPTIMIZER + key] = value
+    return arrays
+
+
+def to_bytes(net):
+    """The contents of ``net``'s file, as bytes."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **to_arrays(net))
+    return buffer.getvalue()
+
+
+def save(net, path):
+    """Write ``net`` to ``path`` without ever leaving a partial file there.
+
+    The file is written beside the target under a temporary name, flushed to
+    disk, then renamed over the target, so an error or a killed process
+    leaves any previous file at ``path`` as it was.
+    """
+    arrays = to_arrays(net)  # refuse before touching any file
+    path = os.path.abspath(os.fsdecode(path))
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
+    try:
+        # "x": never write through a file or link that is already there.
+        with open(temporary, "xb") as file:
+            np.savez(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _sync_folder(folder)
+
+
+def _sync_folder(folder):
+    """Flush the rename itself to disk (a POSIX folder entry is only durable so)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+# -- reading --------------------------------------------------------------
+
+
+def load(path, cls):
+    """The network of class ``cls`` saved at ``path``."""
+    with open(os.fspath(path), "rb") as file:
+        data = file.read()
+    try:
+        return from_bytes(data, cls)
+    except ValueError as error:
+        raise ValueError(f"{os.fspath(path)!r} is not a valid densecore model: {error}") from None
+
+
+def from_bytes(data, cls):
+    """The network of class ``cls`` that :func:`to_bytes` wrote into ``data``."""
+    arrays = read_arrays(data)
+    version = _field(arrays, "format_version", "iu", 0)
+    if version != FORMAT_VERSION:
+        raise ValueError(f"format_version is {version}, this densecore reads "
+                         f"version {FORMAT_VERSION}")
+    layers, loss = _layers(arrays)
+    net = cls(layers, loss=loss)
+    net._restore_optimizer(_optimizer_state(arrays))
+    return net
+
+
+def _optimizer_state(arrays):
+    """The ``optimizer/`` members, unprefixed; their numbers must be finite."""
+    state = {name.removeprefix(OPTIMIZER): value
+             for name, value in arrays.items() if name.startswith(OPTIMIZER)}
+    for key, value in state.items():
+        # Non-finite state would turn the weights to NaN at the next step.
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"{OPTIMIZER + key!r} holds NaN or infinity")
+    return state
+
+
+def _layers(arrays):
+    """The layers and the loss that ``arrays`` describe, after checking them all."""
+    sizes = _field(arrays, "sizes", "iu", 1)
+    names = _field(arrays, "activations", "U", 1)
+    dtype = _field(arrays, "dtype", "U", 0)
+    loss = _field(arrays, "loss", "U", 0)
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"sizes must be at least two positive sizes, got {sizes}")
+    if len(names) != len(sizes) - 1:
+        raise ValueError(f"{len(sizes)} sizes need {len(sizes) - 1} activations, "
+                         f"got {len(names)}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    expected = {*ARCHITECTURE}
+    parameters = []
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        weights = _parameter(arrays, f"layers/{i}/weights", dtype, (n_out, n_in))
+        bias = _parameter(arrays, f"layers/{i}/bias", dtype, (n_out,))
+        expected.update([f"layers/{i}/weights", f"layers/{i}/bias"])
+        parameters.append((weights, bias))
+    unexpected = {name for name in arrays if not name.startswith(OPTIMIZER)} - expected
+    if unexpected:
+        raise ValueError(f"unexpected members {sorted(unexpected)}")
+    layers = []
+    for (weights, bias), name in zip(parameters, names):
+        # A copy: the arrays read are read-only views of the file's bytes.
+        layer = Layer(*weights.shape, name, dtype=dtype,
+                      init=lambda shape, rng, weights=weights: weights.copy())
+        layer.bias = bias.reshape(-1, 1)
+        layers.append(layer)
+    return layers, loss
+
+
+def _field(arrays, name, kinds, ndim):
+    """Member ``name`` as a Python value (0-d) or list (1-d), checked."""
+    if name not in arrays:
+        raise ValueError(f"missing member {name!r}")
+    array = arrays[name]
+    if array.dtype.kind not in kinds or array.ndim != ndim:
+        what = "strings" if kinds == "U" else "integers"
+        raise ValueError(f"{name!r} must be a {ndim}-d array of {what}, got a "
+                         f"{array.ndim}-d array of dtype {array.dtype}")
+    return array.tolist()
+
+
+def _parameter(arrays, name, dtype, shape):
+    if name not in arrays:
+        raise ValueError(f"missing member {name!r}")
+    array = arrays[name]
+    if array.dtype != np.dtype(dtype) or array.shape != shape:
+        raise ValueError(f"{name!r} must be {dtype} of shape {shape}, got "
+                         f"{array.dtype} of shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name!r} holds NaN or infinity")
+    return array
+
+
+def read_arrays(data):
+    """The ``.npy`` members of the zip archive ``data`` (bytes), by name."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except ZIP_ERRORS as error:
+        raise ValueError(f"not a readable zip archive ({error})") from None
+    with archive:
+        members = archive.infolist()
+        names = [member.filename for member in members]
+        if len(set(names)) != len(names):
+            raise ValueError("the archive holds two members of the same name")
+        # Members may share bytes; bound their total by the file's size.
+        if sum(member.file_size for member in members) > len(data):
+            raise ValueError("the archive's members claim more bytes than it holds")
+        return {name.removesuffix(".npy"): _read_member(archive, member)
+                for name, member in zip(names, members)}
+
+
+def _read_member(archive, member):
+    """One member's array; ``ValueError`` naming the member if it is unreadable."""
+    try:
+        if not member.filename.endswith(".npy"):
+            raise ValueError("not a .npy array")
+        if member.flag_bits & 0x1:
+            raise ValueError("encrypted")
+        if member.compress_type != zipfile.ZIP_STORED:
+            raise ValueError("compressed; densecore writes arrays uncompressed")
+        with archive.open(member) as file:
+            return _read_npy(file, member.file_size)
+    except ZIP_ERRORS as error:
+        raise ValueError(f"member {member.filename!r}: {error}") from None
+
+
+def _read_npy(file, file_size):
+    """The array in the ``.npy`` stream ``file`` of ``file_size`` bytes.
+
+    The header is checked against ``file_size`` before the data is read, so
+    a header claiming a huge shape allocates nothing.
+    """
+    version = np.lib.format.read_magic(file)
+    if version not in HEADER_READERS:
+        raise ValueError(f".npy format {version}, expected one of {sorted(HEADER_READERS)}")
+    shape, fortran_order, dtype = HEADER_READERS[version](file)
+    if dtype.hasobject or dtype.kind not in ARRAY_KINDS:
+        raise ValueError(f"must hold numbers or strings, got dtype {dtype}")
+    if any(n < 0 for n in shape):
+        raise ValueError(f"negative shape {shape}")
+    size = math.prod(shape) * dtype.itemsize
+    held = file_size - file.tell()
+    if size != held:
+        raise ValueError(f"declares {size} bytes ({dtype}, shape {shape}) but holds {held}")
+    data = file.read(size)
+    if len(data) != size:
+        raise ValueError("truncated data")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
