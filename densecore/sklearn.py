@@ -1,0 +1,600 @@
+"""scikit-learn estimators trained by densecore: DenseClassifier and DenseRegressor.
+
+They take the parameters of :class:`~sklearn.neural_network.MLPClassifier` and
+:class:`~sklearn.neural_network.MLPRegressor` and train the way those do (the
+same mini-batches, L2 penalty, learning-rate schedules, stopping rules and
+early stopping), with each epoch run by :meth:`densecore.Network.partial_fit`.
+Importing this module needs scikit-learn; ``import densecore`` does not.
+"""
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, check_scalar, column_or_1d
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+import densecore
+
+__all__ = ["DenseClassifier", "DenseRegressor"]
+
+# scikit-learn's names for the hidden activations -> densecore's.
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+# densecore's output activations -> scikit-learn's names, for ``out_activation_``.
+OUTPUT_NAMES = {"identity": "identity", "sigmoid": "logistic", "softmax": "softmax"}
+SOLVERS = ("sgd", "adam")
+SCHEDULES = ("constant", "invscaling", "adaptive")
+# The adaptive schedule stops training once the rate would fall below this.
+SMALLEST_ADAPTIVE_RATE = 1e-6
+# Seeds handed to densecore are drawn below this bound.
+SEED_BOUND = np.iinfo(np.int32).max
+
+_PARAMETERS = """
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(100,)
+        The number of units of each hidden layer.
+    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+        The hidden layers' activation ("logistic" is densecore's "sigmoid").
+    solver : {"sgd", "adam"}, default="adam"
+        :class:`densecore.SGD` with ``momentum`` and ``nesterovs_momentum``, or
+        :class:`densecore.Adam` with ``beta_1``, ``beta_2`` and ``epsilon``.
+        scikit-learn's "lbfgs" is refused with a ``ValueError`` at fit.
+    alpha : float, default=0.0001
+        L2 penalty as scikit-learn counts it: ``0.5 * alpha * ||W||^2`` per
+        mini-batch, divided by the batch's size.
+    batch_size : int or "auto", default="auto"
+        Samples per mini-batch; "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        The schedule of the step size, used by the "sgd" solver only:
+        "invscaling" is ``learning_rate_init / (t + 1) ** power_t`` with ``t``
+        the samples seen; "adaptive" divides the rate by 5 each time the
+        stopping rule fires, and stops below 1e-6.
+    learning_rate_init : float, default=0.001
+        The initial step size.
+    power_t : float, default=0.5
+        The exponent of "invscaling".
+    max_iter : int, default=200
+        The most epochs a call to ``fit`` runs.
+    shuffle : bool, default=True
+        Whether each epoch visits the samples in a new random order.
+    random_state : int, RandomState instance or None, default=None
+        Draws the initial weights, the order of each epoch and the
+        validation split: an int gives the same fit, bit for bit.
+    tol : float, default=1e-4
+        The improvement of the training loss (or of the validation score with
+        ``early_stopping``) that counts as progress.
+    momentum : float, default=0.9
+        The momentum of "sgd", in [0, 1).
+    nesterovs_momentum : bool, default=True
+        Whether "sgd" uses Nesterov's momentum (when ``momentum > 0``).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, score it after
+        each epoch, stop when the score stops improving and keep the best
+        epoch's weights.
+    validation_fraction : float, default=0.1
+        The share of the data held out by ``early_stopping``, in (0, 1).
+    beta_1, beta_2 : float, default=0.9 and 0.999
+        Adam's decay rates of its moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's guard against division by zero.
+    n_iter_no_change : int, default=10
+        Epochs without progress of at least ``tol`` after which training stops
+        (or "adaptive" lowers the rate).
+    warm_start : bool, default=False
+        Whether ``fit`` goes on from the current weights instead of new ones.
+"""
+
+_ATTRIBUTES = """
+    Attributes
+    ----------
+    coefs_ : list of ndarray of shape (n_in, n_out)
+        Each layer's weights, in scikit-learn's orientation (densecore's
+        ``(n_out, n_in)`` transposed); views, so writing them changes the model.
+    intercepts_ : list of ndarray of shape (n_out,)
+        Each layer's biases (views as well).
+    loss_curve_ : list of float
+        The mean training loss of each epoch, L2 penalty included.
+    best_loss_ : float or None
+        The smallest value in ``loss_curve_``; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        The score on the held-out data after each epoch, with ``early_stopping``.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``.
+    n_iter_ : int
+        The epochs run by the last call to ``fit`` or ``partial_fit``.
+    t_ : int
+        The training samples seen since the weights were initialised.
+    n_features_in_ : int
+        The number of features seen during fit.
+    n_outputs_ : int
+        The number of output units.
+    n_layers_ : int
+        The number of layers, the input layer included.
+    out_activation_ : str
+        The output activation, in scikit-learn's names."""
+
+
+def _hidden_sizes(hidden_layer_sizes):
+    """``hidden_layer_sizes`` as a list of positive ints, else ``ValueError``."""
+    sizes = hidden_layer_sizes
+    sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+    if not all(isinstance(size, numbers.Integral) and size > 0 for size in sizes):
+        raise ValueError("hidden_layer_sizes must be positive integers, "
+                         f"got {hidden_layer_sizes!r}")
+    return sizes
+
+
+def _choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+class _DenseBase(BaseEstimator):
+    """What DenseClassifier and DenseRegressor share: parameters and the training loop."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, warm_start=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+
+    # -- fitted parameters, read from the network -------------------------
+
+    @property
+    def coefs_(self):
+        return [layer.weights.T for layer in self._network.layers]
+
+    @property
+    def intercepts_(self):
+        return [layer.bias[:, 0] for layer in self._network.layers]
+
+    # -- public API -------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train for up to ``max_iter`` epochs on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, incremental=False)
+
+    def _predict_outputs(self, X):
+        """The network's outputs for ``X``, ``(n_samples, n_outputs_)``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return self._network.predict(X)
+
+    # -- training ---------------------------------------------------------
+
+    def _check_parameters(self):
+        """``ValueError`` or ``TypeError`` for hyper-parameters that cannot be used."""
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not available: densecore trains by mini-batch "
+                             "gradient descent only; use solver='adam' or solver='sgd'")
+        _choice(self.solver, "solver", SOLVERS)
+        _choice(self.activation, "activation", tuple(ACTIVATIONS))
+        _choice(self.learning_rate, "learning_rate", SCHEDULES)
+        _hidden_sizes(self.hidden_layer_sizes)
+        if self.batch_size != "auto":
+            check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
+        check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
+        check_scalar(self.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
+        for name in ("alpha", "power_t", "tol"):
+            check_scalar(getattr(self, name), name, numbers.Real, min_val=0)
+        for name in ("learning_rate_init", "epsilon"):
+            check_scalar(getattr(self, name), name, numbers.Real, min_val=0,
+                         include_boundaries="neither")
+        for name in ("momentum", "beta_1", "beta_2"):
+            check_scalar(getattr(self, name), name, numbers.Real, min_val=0, max_val=1,
+                         include_boundaries="left")
+        check_scalar(self.validation_fraction, "validation_fraction", numbers.Real,
+                     min_val=0, max_val=1, include_boundaries="neither")
+
+    def _fit(self, X, y, *, incremental):
+        self._check_parameters()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        reset = not hasattr(self, "_network") or not (incremental or self.warm_start)
+        X, Y, y = self._validate_training_data(X, y, reset=reset, incremental=incremental)
+        rng = check_random_state(self.random_state)
+        if reset:
+            self._initialize(X.shape[1], Y.shape[1], X.dtype, rng)
+        if reset or not incremental:
+            self._start_optimizer()
+        self._train(X, Y, y, rng, incremental=incremental)
+        return self
+
+    def _initialize(self, n_features, n_outputs, dtype, rng):
+        """A new network with Glorot weights and the bookkeeping of a first fit."""
+        output = self._output_activation()
+        sizes = [n_features, *_hidden_sizes(self.hidden_layer_sizes), n_outputs]
+        self._network = densecore.Network.from_sizes(
+            sizes, activation=ACTIVATIONS[self.activation], output_activation=output,
+            dtype=dtype, init="glorot", seed=rng.randint(SEED_BOUND))
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len(sizes)
+        self.out_activation_ = OUTPUT_NAMES[output]
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.best_loss_ = None if self.early_stopping else np.inf
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        self._no_improvement_count = 0
+
+    def _start_optimizer(self):
+        """Fresh optimizer settings and state, and the initial learning rate."""
+        if self.solver == "sgd":
+            self._optimizer = densecore.SGD(
+                momentum=self.momentum, nesterov=self.nesterovs_momentum and self.momentum > 0)
+        else:
+            self._optimizer = densecore.Adam(beta_1=self.beta_1, beta_2=self.beta_2,
+                                             epsilon=self.epsilon / self._gradient_scale())
+        self._network._restore_optimizer({})
+        self._learning_rate = float(self.learning_rate_init)
+
+    def _gradient_scale(self):
+        """How much smaller densecore's loss gradient is than scikit-learn's.
+
+        densecore's mse averages over outputs as well as samples, so its
+        gradient is ``n_outputs`` times smaller than scikit-learn's, which
+        averages over samples only; the cross-entropies agree.
+        """
+        return 1
+
+    def _train(self, X, Y, y, rng, *, incremental):
+        """One epoch, or up to ``max_iter`` with scikit-learn's stopping rules."""
+        if self.early_stopping:
+            X, X_val, Y, _, y, y_val = train_test_split(
+                X, Y, y, random_state=rng, test_size=self.validation_fraction,
+                stratify=self._stratify(y))
+            if len(X_val) < 2:
+                raise ValueError("The validation set is too small: increase "
+                                 "validation_fraction or give more samples")
+            best = self._parameters()
+        batch_size = self._batch_size(len(X))
+        self.n_iter_ = 0
+        for _ in range(1 if incremental else self.max_iter):
+            self.loss_curve_.append(self._epoch(X, Y, batch_size, rng))
+            self.n_iter_ += 1
+            self.t_ += len(X)
+            if not self.early_stopping:
+                self._record_loss()
+            elif self._record_validation_score(X_val, y_val):
+                best = self._parameters()
+            if self.learning_rate == "invscaling" and self.solver == "sgd":
+                self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+            if self._no_improvement_count > self.n_iter_no_change and self._should_stop():
+                break
+        else:
+            if not incremental:
+                warnings.warn(f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
+                              "reached and the optimization hasn't converged yet.",
+                              ConvergenceWarning)
+        if self.early_stopping:
+            self._set_parameters(best)
+        if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
+            raise ValueError("Training produced non-finite weights; scale the inputs "
+                             "or lower learning_rate_init")
+
+    def _parameters(self):
+        """Copies of the weights and biases of every layer."""
+        return [(layer.weights.copy(), layer.bias.copy()) for layer in self._network.layers]
+
+    def _set_parameters(self, parameters):
+        for layer, (weights, bias) in zip(self._network.layers, parameters):
+            layer.weights, layer.bias = weights, bias
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(f"batch_size={self.batch_size} is larger than the {n_samples} "
+                          "training samples; it is clipped to them")
+        return min(self.batch_size, n_samples)
+
+    def _epoch(self, X, Y, batch_size, rng):
+        """One pass in mini-batches of ``batch_size``; the mean loss with its L2 term.
+
+        The batches of full size and the smaller last one run as two calls
+        to ``partial_fit``, so that each gets scikit-learn's penalty of
+        ``alpha`` over its own size.
+        """
+        order = rng.permutation(len(X)) if self.shuffle else np.arange(len(X))
+        n_full = len(X) - len(X) % batch_size
+        scale = self._gradient_scale()
+        rate = self._learning_rate * (scale if self.solver == "sgd" else 1)
+        total = 0.0
+        for rows in (order[:n_full], order[n_full:]):
+            if len(rows) == 0:
+                continue
+            size = min(batch_size, len(rows))
+            loss = self._network.partial_fit(
+                X[rows], Y[rows], batch_size=size, learning_rate=rate,
+                optimizer=self._optimizer, alpha=self.alpha / (size * scale), shuffle=False)
+            squared_weights = sum(np.vdot(w, w) for w in self.coefs_)
+            total += loss * len(rows) + 0.5 * self.alpha * squared_weights * len(rows) / size
+        return total / len(X)
+
+    def _record_loss(self):
+        """Count an epoch without progress of ``tol`` in the training loss."""
+        loss = self.loss_curve_[-1]
+        if loss > self.best_loss_ - self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        self.best_loss_ = min(self.best_loss_, loss)
+
+    def _record_validation_score(self, X_val, y_val):
+        """Score the held-out data; True if it is the best score so far."""
+        outputs = self._network.predict(X_val)
+        score = self._validation_score(y_val, outputs) if np.isfinite(outputs).all() else np.nan
+        self.validation_scores_.append(score)
+        if score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            return True
+        return False
+
+    def _should_stop(self):
+        """Stop, or with the adaptive "sgd" schedule divide the rate by 5 and go on."""
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            return True
+        if self._learning_rate <= SMALLEST_ADAPTIVE_RATE:
+            return True
+        self._learning_rate /= 5
+        self._no_improvement_count = 0
+        return False
+
+
+class DenseClassifier(ClassifierMixin, _DenseBase):
+    __doc__ = f"""A multi-layer perceptron classifier trained by densecore.
+
+    The parameters, fitted attributes and training are those of
+    :class:`~sklearn.neural_network.MLPClassifier`.  Two classes train one
+    sigmoid output with binary cross-entropy, more classes a softmax output
+    with cross-entropy, and a multilabel indicator matrix one sigmoid output
+    per label.
+    {_PARAMETERS}{_ATTRIBUTES}
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (for multilabel targets, the label columns).
+
+    See Also
+    --------
+    DenseRegressor : The same network for regression.
+    densecore.Network : The network underneath.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from densecore.sklearn import DenseClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = DenseClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01,
+    ...                       max_iter=300, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    def partial_fit(self, X, y, classes=None):
+        """Train for one epoch on ``(X, y)``, going on from the current state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            The labels, or a multilabel indicator matrix.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that ``y`` may hold over all calls: needed on the first
+            call (unless ``y`` is multilabel) and ignored afterwards.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if not hasattr(self, "_network"):
+            self._binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._binarizer.fit(y)
+            elif classes is None:
+                raise ValueError("classes must be given on the first call to partial_fit")
+            else:
+                self._binarizer.fit(classes)
+            self.classes_ = self._binarizer.classes_
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """The predicted class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            The classes, or a multilabel indicator matrix.
+        """
+        outputs = self._predict_outputs(X)
+        return self._binarizer.inverse_transform(outputs)
+
+    def predict_proba(self, X):
+        """The probability of each class for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``; for multilabel targets, each
+            label's own probability.
+        """
+        outputs = self._predict_outputs(X)
+        if self._binarizer.y_type_ == "binary":
+            return np.hstack([1 - outputs, outputs])
+        return outputs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _validate_training_data(self, X, y, *, reset, incremental):
+        """``(X, Y, y)``: checked samples, the target matrix and the checked labels."""
+        X, y = validate_data(self, X, y, multi_output=True, reset=reset,
+                             dtype=(np.float64, np.float32))
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if reset and not incremental:
+            self._binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._binarizer.classes_
+        elif self._binarizer.y_type_.startswith("multilabel"):
+            if y.ndim != 2 or y.shape[1] != len(self.classes_):
+                raise ValueError(f"y must be an indicator matrix of {len(self.classes_)} "
+                                 f"labels, got shape {y.shape}")
+        elif len(unknown := np.setdiff1d(np.unique(y), self.classes_)):
+            raise ValueError(f"y has classes {unknown} that are not in classes_ "
+                             f"{self.classes_}")
+        dtype = X.dtype if reset else self._network.dtype
+        return X.astype(dtype, copy=False), self._binarizer.transform(y).astype(dtype), y
+
+    def _output_activation(self):
+        return "softmax" if self._binarizer.y_type_ == "multiclass" else "sigmoid"
+
+    def _stratify(self, y):
+        return y if y.ndim == 1 else None
+
+    def _validation_score(self, y, outputs):
+        return accuracy_score(y, self._binarizer.inverse_transform(outputs))
+
+
+class DenseRegressor(RegressorMixin, _DenseBase):
+    __doc__ = f"""A multi-layer perceptron regressor trained by densecore.
+
+    The parameters, fitted attributes and training are those of
+    :class:`~sklearn.neural_network.MLPRegressor`: an identity output and half
+    the squared error, with one output per target column.
+    {_PARAMETERS}{_ATTRIBUTES}
+
+    See Also
+    --------
+    DenseClassifier : The same network for classification.
+    densecore.Network : The network underneath.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from densecore.sklearn import DenseRegressor
+    >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
+    >>> reg = DenseRegressor(hidden_layer_sizes=(16,), learning_rate_init=0.05,
+    ...                      random_state=0).fit(X, X.ravel() ** 2)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+
+    def partial_fit(self, X, y):
+        """Train for one epoch on ``(X, y)``, going on from the current state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            The targets.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """The predicted targets of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            The predictions; one-dimensional for a single target.
+        """
+        outputs = self._predict_outputs(X)
+        return outputs.ravel() if outputs.shape[1] == 1 else outputs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _validate_training_data(self, X, y, *, reset, incremental):
+        """``(X, Y, y)``: checked samples, the target matrix and the checked targets."""
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, reset=reset,
+                             dtype=(np.float64, np.float32))
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = y.reshape(len(y), -1)
+        if not reset and Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} targets, the model {self.n_outputs_}")
+        dtype = X.dtype if reset else self._network.dtype
+        return X.astype(dtype, copy=False), Y.astype(dtype), y
+
+    def _output_activation(self):
+        return "identity"
+
+    def _gradient_scale(self):
+        return self.n_outputs_
+
+    def _stratify(self, y):
+        return None
+
+    def _validation_score(self, y, outputs):
+        return r2_score(y, outputs.ravel() if outputs.shape[1] == 1 else outputs)
