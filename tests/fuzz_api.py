@@ -10,8 +10,10 @@ among the properties (default 2,400):
 import math
 import os
 import re
+import warnings
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -19,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 from densecore import Layer, Network, kernels
 from numpy_reference import ACTIVATIONS
 
-PROPERTIES = 8
+PROPERTIES = 9
 EXAMPLES = math.ceil(int(os.environ.get("DENSECORE_FUZZ_EXAMPLES", 2400)) / PROPERTIES)
 fuzz = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
@@ -200,3 +202,23 @@ def test_kernel_loss_and_update(signal, out, target, loss, activation, param, gr
     call(kernels.loss, loss, activation, signal, out, target)
     call(kernels.update, optimizer, param, grad, param.copy(), param.copy(), 0.1,
          beta_1=0.9, beta_2=0.99, epsilon=1e-8, step=step)
+
+
+@fuzz
+@given(X=st.one_of(arrays(), arrays(shape=st.tuples(st.integers(0, 6), st.just(3)))),
+       y=st.one_of(arrays(), arrays(shape=st.tuples(st.integers(0, 6)),
+                                    dtypes=[np.int64, np.float64, np.bool_, np.dtype("U2")])),
+       regression=st.booleans())
+def test_sklearn_estimators(X, y, regression):
+    estimators = pytest.importorskip("densecore.sklearn")
+    Estimator = estimators.DenseRegressor if regression else estimators.DenseClassifier
+    model = Estimator(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    # The estimators check their input with scikit-learn's own validation, whose
+    # messages are scikit-learn's: only the kind of error is checked here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning, by design of max_iter=2
+        try:
+            model.fit(X, y)
+        except (ValueError, TypeError, FloatingPointError):
+            return
+    assert len(model.predict(X)) == len(X)
