@@ -1,0 +1,104 @@
+"""Run the workloads against every installed peer and format the table."""
+import os
+import platform
+
+import numpy as np
+
+from benchmarks import memory, timing
+from benchmarks.peers import PEERS
+from benchmarks.workloads import GEMM_GOALS, WORKLOADS
+
+
+def environment():
+    """Lines saying what ran: CPU, BLAS libraries and their threads, peers' versions."""
+    lines = [f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
+             f"{platform.processor() or platform.machine()}"]
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        lines.append("threadpoolctl not installed: BLAS threads not reported")
+    else:
+        import densecore.kernels, scipy.linalg.cython_blas  # noqa: F401 (load the BLAS)
+        for pool in threadpool_info():
+            lines.append(f"{pool['internal_api']} {pool.get('version') or ''} "
+                         f"{pool.get('architecture') or ''} threads={pool['num_threads']} "
+                         f"{os.path.basename(pool['filepath'])}")
+    for name in PEERS:
+        try:
+            module = __import__(name)
+        except ImportError:
+            lines.append(f"{name}: not installed, skipped")
+            continue
+        extra = f" threads={module.get_num_threads()}" if name == "torch" else ""
+        lines.append(f"{name} {module.__version__}{extra}")
+    return lines
+
+
+def measure(workload, samples, repeats, min_time):
+    """``{peer: samples/s}`` for the peers that are installed."""
+    X, labels = workload.data(samples)
+    runs = {}
+    for name, prepare in PEERS.items():
+        try:
+            runs[name] = prepare(workload, X, labels)
+        except ImportError:
+            pass
+    seconds = timing.interleaved(runs, repeats, min_time)
+    return {name: len(X) / value for name, value in seconds.items()}
+
+
+def table(results, gemm):
+    """The table as lines: one row per workload and peer."""
+    header = ("workload", "peer", "samples/s", "densecore/peer", "GFLOP/s", "of GEMM")
+    rows = []
+    for workload, speeds in results:
+        for peer, speed in speeds.items():
+            gflops = speed * workload.flops_per_sample / 1e9
+            rows.append((workload.label, peer, f"{speed:,.0f}",
+                         f"{speeds['densecore'] / speed:.2f}x", f"{gflops:.1f}",
+                         f"{gflops / gemm[workload.dtype]:.0%}"))
+    widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
+    return [" | ".join(cell.ljust(width) for cell, width in zip(row, widths))
+            for row in [header, tuple("-" * width for width in widths), *rows]]
+
+
+def verdicts(results, gemm):
+    """One line per target: the ratio reached, and whether it holds."""
+    lines = []
+    for workload, speeds in results:
+        for peer, (must, goal) in workload.targets.items():
+            if peer not in speeds:
+                continue
+            ratio = speeds["densecore"] / speeds[peer]
+            state = "goal" if ratio >= goal else "holds" if ratio >= must else "MISSED"
+            lines.append(f"{workload.label} vs {peer}: {ratio:.2f}x "
+                         f"(must {must}x, goal {goal}x): {state}")
+        if workload.name in GEMM_GOALS:
+            share = speeds["densecore"] * workload.flops_per_sample / 1e9 / gemm[workload.dtype]
+            lines.append(f"{workload.label} share of GEMM: {share:.0%} "
+                         f"(goal {GEMM_GOALS[workload.name]:.0%})")
+    return lines
+
+
+def run(samples=None, repeats=5, min_time=0.2, out=print):
+    """Measure everything and print the report with ``out``."""
+    for line in environment():
+        out(line)
+    gemm = {dtype: timing.gemm_rate(dtype) for dtype in ("float32", "float64")}
+    out("GEMM rate (numpy matmul 2048x2048): "
+        + ", ".join(f"{dtype} {rate:.1f} GFLOP/s" for dtype, rate in gemm.items()))
+    def count(workload):
+        return min(samples or workload.samples, workload.samples)
+
+    results = [(workload, measure(workload, count(workload), repeats, min_time))
+               for workload in WORKLOADS]
+    out("")
+    for line in table(results, gemm):
+        out(line)
+    out("")
+    for line in verdicts(results, gemm):
+        out(line)
+    big = next(w for w in WORKLOADS if w.name == "mini-batch SGD" and w.dtype == "float64")
+    peak = memory.fit_peak(big, count(big))
+    out(f"peak RSS of fit above baseline, {big.label}, {peak['samples']} samples: "
+        f"{peak['peak'] / memory.MB:.1f} MB (budget {peak['budget'] / memory.MB:.1f} MB)")
