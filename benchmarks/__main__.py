@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--samples N]``: see README.md, Benchmarks."""
+"""``python -m benchmarks [--quick] [--samples N] [--only TEXT]``: see README.md."""
 import argparse
 
 from benchmarks import suite
@@ -10,11 +10,13 @@ def main(argv=None):
                         help="a smoke run: fewer repeats and shorter timings")
     parser.add_argument("--samples", type=int, default=None,
                         help="cap the samples of every workload (default: each one's own)")
+    parser.add_argument("--only", default="",
+                        help="run only the workloads whose label contains this text")
     args = parser.parse_args(argv)
     if args.quick:
-        suite.run(samples=args.samples, repeats=1, min_time=0)
+        suite.run(args.samples, args.only, repeats=1, min_time=0)
     else:
-        suite.run(samples=args.samples)
+        suite.run(args.samples, args.only)
 
 
 if __name__ == "__main__":

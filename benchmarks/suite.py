@@ -80,8 +80,11 @@ def verdicts(results, gemm):
     return lines
 
 
-def run(samples=None, repeats=5, min_time=0.2, out=print):
-    """Measure everything and print the report with ``out``."""
+def run(samples=None, only="", repeats=5, min_time=0.2, out=print):
+    """Measure the workloads whose label contains ``only``; print the report with ``out``.
+
+    ``samples`` caps every workload's sample count.
+    """
     for line in environment():
         out(line)
     gemm = {dtype: timing.gemm_rate(dtype) for dtype in ("float32", "float64")}
@@ -91,7 +94,7 @@ def run(samples=None, repeats=5, min_time=0.2, out=print):
         return min(samples or workload.samples, workload.samples)
 
     results = [(workload, measure(workload, count(workload), repeats, min_time))
-               for workload in WORKLOADS]
+               for workload in WORKLOADS if only in workload.label]
     out("")
     for line in table(results, gemm):
         out(line)
@@ -99,6 +102,8 @@ def run(samples=None, repeats=5, min_time=0.2, out=print):
     for line in verdicts(results, gemm):
         out(line)
     big = next(w for w in WORKLOADS if w.name == "mini-batch SGD" and w.dtype == "float64")
+    if only not in big.label:
+        return
     peak = memory.fit_peak(big, count(big))
     out(f"peak RSS of fit above baseline, {big.label}, {peak['samples']} samples: "
         f"{peak['peak'] / memory.MB:.1f} MB (budget {peak['budget'] / memory.MB:.1f} MB)")

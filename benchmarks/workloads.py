@@ -46,17 +46,17 @@ class Workload:
 
 
 WORKLOADS = [
-    Workload("online SGD", (784, 128, 10), "float64", 1, 4_000,
+    Workload("online SGD", (784, 128, 10), "float64", 1, 1_000,
              targets={"numpy": (5, 10), "torch": (5, 10)}),
-    Workload("online SGD", (64, 32, 10), "float64", 1, 20_000,
+    Workload("online SGD", (64, 32, 10), "float64", 1, 4_000,
              targets={"numpy": (10, 15), "torch": (30, 50)}),
-    Workload("small-batch SGD", (64, 32, 10), "float64", 32, 40_000,
+    Workload("small-batch SGD", (64, 32, 10), "float64", 32, 16_384,
              targets={"numpy": (3, 5), "torch": (10, 20)}),
     Workload("mini-batch SGD", (784, 512, 256, 10), "float32", 128, 8_192,
              targets={"torch": (1.0, 1.15)}),
     Workload("mini-batch SGD", (784, 512, 256, 10), "float64", 128, 8_192,
              targets={"torch": (1.0, 1.15)}),
-    Workload("inference", (784, 512, 256, 10), "float32", 1024, 16_384, train=False,
+    Workload("inference", (784, 512, 256, 10), "float32", 1024, 8_192, train=False,
              targets={"torch": (1.0, 1.1)}),
 ]
 # The goal on the share of the GEMM rate, by workload name.
