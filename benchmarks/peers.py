@@ -97,11 +97,13 @@ def sklearn(workload, X, labels):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
+    # Clipped as the others clip it, without scikit-learn's warning.
+    batch = min(workload.batch, len(X))
     model = MLPClassifier(hidden_layer_sizes=workload.sizes[1:-1], solver="sgd",
-                          momentum=0, alpha=0, batch_size=workload.batch,
+                          momentum=0, alpha=0, batch_size=batch,
                           learning_rate_init=LEARNING_RATE, max_iter=1, random_state=0)
     classes = np.arange(workload.sizes[-1])
-    model.partial_fit(X[:workload.batch], labels[:workload.batch], classes=classes)
+    model.partial_fit(X[:batch], labels[:batch], classes=classes)
     if not workload.train:
         return lambda: [model.predict_proba(X[rows])
                         for rows in _batches(len(X), workload.batch)]

@@ -87,7 +87,7 @@ def run(samples=None, only="", repeats=5, min_time=0.2, out=print):
     """
     for line in environment():
         out(line)
-    gemm = {dtype: timing.gemm_rate(dtype) for dtype in ("float32", "float64")}
+    gemm = {dtype: timing.gemm_rate(dtype, repeats=repeats) for dtype in ("float32", "float64")}
     out("GEMM rate (numpy matmul 2048x2048): "
         + ", ".join(f"{dtype} {rate:.1f} GFLOP/s" for dtype, rate in gemm.items()))
     def count(workload):

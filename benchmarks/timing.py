@@ -31,7 +31,7 @@ def interleaved(runs, repeats, min_time):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def gemm_rate(dtype, size=2048, repeats=3):
+def gemm_rate(dtype, size=2048, repeats=5):
     """GFLOP/s of numpy's ``matmul`` of two ``size`` x ``size`` matrices."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size)).astype(dtype) for _ in range(2))
