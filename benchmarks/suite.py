@@ -1,6 +1,7 @@
 """Run the workloads against every installed peer and format the table."""
 import os
 import platform
+import sys
 
 from benchmarks import memory, timing
 from benchmarks.peers import PEERS
@@ -8,19 +9,11 @@ from benchmarks.workloads import GEMM_GOALS, WORKLOADS
 
 
 def environment():
-    """Lines saying what ran: CPU, BLAS libraries and their threads, peers' versions."""
+    """Lines saying what ran: CPU, peers' versions, BLAS and OpenMP libraries and threads."""
+    import densecore.kernels  # noqa: F401 (loads scipy's BLAS before threadpoolctl looks)
+
     lines = [f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
              f"{platform.processor() or platform.machine()}"]
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        lines.append("threadpoolctl not installed: BLAS threads not reported")
-    else:
-        import densecore.kernels, scipy.linalg.cython_blas  # noqa: F401 (load the BLAS)
-        for pool in threadpool_info():
-            lines.append(f"{pool['internal_api']} {pool.get('version') or ''} "
-                         f"{pool.get('architecture') or ''} threads={pool['num_threads']} "
-                         f"{os.path.basename(pool['filepath'])}")
     for name in PEERS:
         try:
             module = __import__(name)
@@ -29,6 +22,14 @@ def environment():
             continue
         extra = f" threads={module.get_num_threads()}" if name == "torch" else ""
         lines.append(f"{name} {module.__version__}{extra}")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return lines + ["threadpoolctl not installed: BLAS threads not reported"]
+    for pool in threadpool_info():
+        lines.append(f"{pool['internal_api']} {pool.get('version') or ''} "
+                     f"{pool.get('architecture') or ''} threads={pool['num_threads']} "
+                     f"{os.path.basename(pool['filepath'])}")
     return lines
 
 
@@ -87,7 +88,7 @@ def verdicts(results):
 def run(samples=None, only="", repeats=5, min_time=0.2, out=print):
     """Measure the workloads whose label contains ``only``; print the report with ``out``.
 
-    ``samples`` caps every workload's sample count.
+    ``samples`` caps every workload's sample count.  Progress goes to stderr.
     """
     for line in environment():
         out(line)
@@ -95,8 +96,11 @@ def run(samples=None, only="", repeats=5, min_time=0.2, out=print):
     def count(workload):
         return min(samples or workload.samples, workload.samples)
 
-    results = [(workload, *measure(workload, count(workload), repeats, min_time))
-               for workload in WORKLOADS if only in workload.label]
+    results = []
+    for workload in WORKLOADS:
+        if only in workload.label:
+            print(f"measuring {workload.label}", file=sys.stderr)
+            results.append((workload, *measure(workload, count(workload), repeats, min_time)))
     for workload, _, gemm in results:
         out(f"GEMM rate (numpy matmul 2048x2048 {workload.dtype}) timed alongside "
             f"{workload.label}: {gemm:.1f} GFLOP/s")

@@ -46,9 +46,9 @@ class Workload:
 
 
 WORKLOADS = [
-    Workload("online SGD", (784, 128, 10), "float64", 1, 1_000,
+    Workload("online SGD", (784, 128, 10), "float64", 1, 600,
              targets={"numpy": (5, 10), "torch": (5, 10)}),
-    Workload("online SGD", (64, 32, 10), "float64", 1, 4_000,
+    Workload("online SGD", (64, 32, 10), "float64", 1, 2_000,
              targets={"numpy": (10, 15), "torch": (30, 50)}),
     Workload("small-batch SGD", (64, 32, 10), "float64", 32, 16_384,
              targets={"numpy": (3, 5), "torch": (10, 20)}),
