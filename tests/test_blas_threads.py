@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from densecore import Network, network
+from densecore import Network, _blas
 
 
 class Recorder:
@@ -16,26 +16,29 @@ class Recorder:
 
     def limit(self, **kwargs):
         self.limits.append(kwargs)
-        return contextlib.nullcontext()
+        return self
+
+    def restore_original_limits(self):
+        self.limits.append("restored")
 
 
 @pytest.fixture
 def recorder(monkeypatch):
     recorder = Recorder()
-    monkeypatch.setattr(network, "_blas_controller", lambda: recorder)
+    monkeypatch.setattr(_blas, "_controller", lambda: recorder)
     return recorder
 
 
-def fit(sizes, batch_size):
+def fit(sizes, batch_size, epochs=1):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2 * batch_size, sizes[0]))
     Network.from_sizes(sizes, seed=0).fit(X, rng.integers(0, sizes[-1], len(X)),
-                                          epochs=1, batch_size=batch_size)
+                                          epochs=epochs, batch_size=batch_size)
 
 
 def test_small_products_run_on_one_blas_thread(recorder):
-    fit([784, 128, 10], batch_size=1)
-    assert recorder.limits == [{"limits": 1, "user_api": "blas"}]
+    fit([784, 128, 10], batch_size=1, epochs=2)
+    assert recorder.limits == [{"limits": 1, "user_api": "blas"}, "restored"] * 2
 
 
 def test_large_products_keep_blas_threads(recorder):
@@ -43,14 +46,24 @@ def test_large_products_keep_blas_threads(recorder):
     assert recorder.limits == []
 
 
+def test_overlapping_bounds_restore_once_the_last_leaves(recorder):
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(contextlib.ExitStack())
+        first.enter_context(_blas.threads_for(1))
+        stack.enter_context(_blas.threads_for(1))
+        first.close()
+        assert recorder.limits == [{"limits": 1, "user_api": "blas"}]
+    assert recorder.limits[-1] == "restored"
+
+
 def test_fit_without_threadpoolctl(monkeypatch):
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
-    network._blas_controller.cache_clear()
+    _blas._controller.cache_clear()
     try:
-        assert network._blas_controller() is None
+        assert _blas._controller() is None
         fit([8, 4, 3], batch_size=1)
     finally:
-        network._blas_controller.cache_clear()
+        _blas._controller.cache_clear()
 
 
 def test_fit_restores_the_blas_threads():
