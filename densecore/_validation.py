@@ -52,8 +52,10 @@ def as_matrix(value, name, dtype, columns, *, columns_first=False):
     _require_finite(array, name, "finite numbers")
     with np.errstate(over="ignore"):
         converted = np.ascontiguousarray(array, dtype=dtype)
-    _require_finite(converted, name, f"numbers within the range of {np.dtype(dtype).name}",
-                    original=array)
+    # Only a conversion can overflow; an array passed through as it was is checked.
+    if converted is not array:
+        _require_finite(converted, name,
+                        f"numbers within the range of {np.dtype(dtype).name}", original=array)
     return converted
 
 

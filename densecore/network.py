@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from densecore import _serialization, _train, activations, kernels, optimizers
+from densecore import _blas, _serialization, _train, activations, kernels, optimizers
 from densecore._validation import as_matrix, positive_int, real_array
 from densecore.layer import Layer
 
@@ -475,9 +475,12 @@ class Network:
                 LOSSES[self.loss], n_targets, batch_size, self.optimizer.code,
                 self.optimizer.hyper_parameters(), alpha, clip_norm, self._slots, self._step)
 
+            largest = max(layer.input_size * layer.output_size for layer in self.layers)
+
             def compiled(X, Y, order, rate):
                 try:
-                    return trainer.epoch(X, Y, order, rate)
+                    with _blas.threads_for(batch_size * largest):
+                        return trainer.epoch(X, Y, order, rate)
                 finally:
                     self._step = trainer.step
             return compiled

@@ -1,0 +1,118 @@
+"""Run the workloads against every installed peer and format the table."""
+import os
+import platform
+import sys
+
+from benchmarks import memory, timing
+from benchmarks.peers import PEERS
+from benchmarks.workloads import GEMM_GOALS, WORKLOADS
+
+
+def environment():
+    """Lines saying what ran: CPU, peers' versions, BLAS and OpenMP libraries and threads."""
+    import densecore.kernels  # noqa: F401 (loads scipy's BLAS before threadpoolctl looks)
+
+    lines = [f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
+             f"{platform.processor() or platform.machine()}"]
+    for name in PEERS:
+        try:
+            module = __import__(name)
+        except ImportError:
+            lines.append(f"{name}: not installed, skipped")
+            continue
+        extra = f" threads={module.get_num_threads()}" if name == "torch" else ""
+        lines.append(f"{name} {module.__version__}{extra}")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return lines + ["threadpoolctl not installed: BLAS threads not reported"]
+    for pool in threadpool_info():
+        lines.append(f"{pool['internal_api']} {pool.get('version') or ''} "
+                     f"{pool.get('architecture') or ''} threads={pool['num_threads']} "
+                     f"{os.path.basename(pool['filepath'])}")
+    return lines
+
+
+def measure(workload, samples, repeats, min_time):
+    """``({peer: samples/s}, GEMM GFLOP/s)`` for the peers that are installed.
+
+    The GEMM reference is timed in the same rounds as the peers, so that it
+    sees the same machine.
+    """
+    X, labels = workload.data(samples)
+    runs = {}
+    for name, prepare in PEERS.items():
+        try:
+            runs[name] = prepare(workload, X, labels)
+        except ImportError:
+            pass
+    runs["GEMM"], flops = timing.gemm(workload.dtype)
+    seconds = timing.interleaved(runs, repeats, min_time)
+    gemm = flops / seconds.pop("GEMM") / 1e9
+    return {name: len(X) / value for name, value in seconds.items()}, gemm
+
+
+def table(results):
+    """The table as lines: one row per workload and peer."""
+    header = ("workload", "peer", "samples/s", "densecore/peer", "GFLOP/s", "of GEMM")
+    rows = []
+    for workload, speeds, gemm in results:
+        for peer, speed in speeds.items():
+            gflops = speed * workload.flops_per_sample / 1e9
+            rows.append((workload.label, peer, f"{speed:,.0f}",
+                         f"{speeds['densecore'] / speed:.2f}x", f"{gflops:.1f}",
+                         f"{gflops / gemm:.0%}"))
+    widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
+    return [" | ".join(cell.ljust(width) for cell, width in zip(row, widths))
+            for row in [header, tuple("-" * width for width in widths), *rows]]
+
+
+def verdicts(results):
+    """One line per target: the ratio reached, and whether it holds."""
+    lines = []
+    for workload, speeds, gemm in results:
+        for peer, (must, goal) in workload.targets.items():
+            if peer not in speeds:
+                continue
+            ratio = speeds["densecore"] / speeds[peer]
+            state = "goal" if ratio >= goal else "holds" if ratio >= must else "MISSED"
+            lines.append(f"{workload.label} vs {peer}: {ratio:.2f}x "
+                         f"(must {must}x, goal {goal}x): {state}")
+        if workload.name in GEMM_GOALS:
+            share = speeds["densecore"] * workload.flops_per_sample / 1e9 / gemm
+            lines.append(f"{workload.label} share of GEMM: {share:.0%} "
+                         f"(goal {GEMM_GOALS[workload.name]:.0%})")
+    return lines
+
+
+def run(samples=None, only="", repeats=5, min_time=0.2, out=print):
+    """Measure the workloads whose label contains ``only``; print the report with ``out``.
+
+    ``samples`` caps every workload's sample count.  Progress goes to stderr.
+    """
+    for line in environment():
+        out(line)
+
+    def count(workload):
+        return min(samples or workload.samples, workload.samples)
+
+    results = []
+    for workload in WORKLOADS:
+        if only in workload.label:
+            print(f"measuring {workload.label}", file=sys.stderr)
+            results.append((workload, *measure(workload, count(workload), repeats, min_time)))
+    for workload, _, gemm in results:
+        out(f"GEMM rate (numpy matmul 2048x2048 {workload.dtype}) timed alongside "
+            f"{workload.label}: {gemm:.1f} GFLOP/s")
+    out("")
+    for line in table(results):
+        out(line)
+    out("")
+    for line in verdicts(results):
+        out(line)
+    big = next(w for w in WORKLOADS if w.name == "mini-batch SGD" and w.dtype == "float64")
+    if only not in big.label:
+        return
+    peak = memory.fit_peak(big, count(big))
+    out(f"peak RSS of fit above baseline, {big.label}, {peak['samples']} samples: "
+        f"{peak['peak'] / memory.MB:.1f} MB (budget {peak['budget'] / memory.MB:.1f} MB)")

@@ -1,0 +1,73 @@
+"""fit bounds BLAS threads for small products, and needs no threadpoolctl to train."""
+import contextlib
+import sys
+
+import numpy as np
+import pytest
+
+from densecore import Network, _blas
+
+
+class Recorder:
+    """A stand-in for threadpoolctl's controller that records each limit asked for."""
+
+    def __init__(self):
+        self.limits = []
+
+    def limit(self, **kwargs):
+        self.limits.append(kwargs)
+        return self
+
+    def restore_original_limits(self):
+        self.limits.append("restored")
+
+
+@pytest.fixture
+def recorder(monkeypatch):
+    recorder = Recorder()
+    monkeypatch.setattr(_blas, "_controller", lambda: recorder)
+    return recorder
+
+
+def fit(sizes, batch_size, epochs=1):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2 * batch_size, sizes[0]))
+    Network.from_sizes(sizes, seed=0).fit(X, rng.integers(0, sizes[-1], len(X)),
+                                          epochs=epochs, batch_size=batch_size)
+
+
+def test_small_products_run_on_one_blas_thread(recorder):
+    fit([784, 128, 10], batch_size=1, epochs=2)
+    assert recorder.limits == [{"limits": 1, "user_api": "blas"}, "restored"] * 2
+
+
+def test_large_products_keep_blas_threads(recorder):
+    fit([784, 512, 10], batch_size=128)
+    assert recorder.limits == []
+
+
+def test_overlapping_bounds_restore_once_the_last_leaves(recorder):
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(contextlib.ExitStack())
+        first.enter_context(_blas.threads_for(1))
+        stack.enter_context(_blas.threads_for(1))
+        first.close()
+        assert recorder.limits == [{"limits": 1, "user_api": "blas"}]
+    assert recorder.limits[-1] == "restored"
+
+
+def test_fit_without_threadpoolctl(monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
+    _blas._controller.cache_clear()
+    try:
+        assert _blas._controller() is None
+        fit([8, 4, 3], batch_size=1)
+    finally:
+        _blas._controller.cache_clear()
+
+
+def test_fit_restores_the_blas_threads():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [pool["num_threads"] for pool in threadpoolctl.threadpool_info()]
+    fit([784, 128, 10], batch_size=1)
+    assert [pool["num_threads"] for pool in threadpoolctl.threadpool_info()] == before
