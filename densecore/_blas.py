@@ -1,14 +1,15 @@
 """One BLAS thread while small products train: a second costs more than it gives.
 
 With two OpenBLAS threads, 784-128-10 trained at batch 1 ran 2.4x slower than
-with one: the threads wake and sync for every small product.  The bound needs
-threadpoolctl (optional); without it, BLAS keeps its own setting.  BLAS thread
+with one: the threads wake and sync for every small product.  BLAS thread
 counts are process-wide, so concurrent fits share one bound: the first that
 needs it sets it and the last to leave restores what was there.
 """
 import contextlib
 import functools
 import threading
+
+from threadpoolctl import ThreadpoolController
 
 # Below this many multiply-adds in a step's largest product, one thread.
 SHARED_WORK = 2**21
@@ -20,11 +21,7 @@ _limiter = None
 
 @functools.cache
 def _controller():
-    """threadpoolctl's view of the loaded BLAS libraries, or None without it."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
+    """threadpoolctl's view of the loaded BLAS libraries, made once."""
     return ThreadpoolController()
 
 
@@ -32,13 +29,12 @@ def _controller():
 def threads_for(work):
     """A context that keeps BLAS on one thread for products of ``work`` multiply-adds."""
     global _users, _limiter
-    controller = _controller() if work < SHARED_WORK else None
-    if controller is None:
+    if work >= SHARED_WORK:
         yield
         return
     with _lock:
         if _users == 0:
-            _limiter = controller.limit(limits=1, user_api="blas")
+            _limiter = _controller().limit(limits=1, user_api="blas")
         _users += 1
     try:
         yield

@@ -1,9 +1,10 @@
-"""fit bounds BLAS threads for small products, and needs no threadpoolctl to train."""
+"""fit bounds BLAS threads for small products and restores them afterwards."""
 import contextlib
-import sys
 
 import numpy as np
 import pytest
+
+import threadpoolctl
 
 from densecore import Network, _blas
 
@@ -56,18 +57,7 @@ def test_overlapping_bounds_restore_once_the_last_leaves(recorder):
     assert recorder.limits[-1] == "restored"
 
 
-def test_fit_without_threadpoolctl(monkeypatch):
-    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails
-    _blas._controller.cache_clear()
-    try:
-        assert _blas._controller() is None
-        fit([8, 4, 3], batch_size=1)
-    finally:
-        _blas._controller.cache_clear()
-
-
 def test_fit_restores_the_blas_threads():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     before = [pool["num_threads"] for pool in threadpoolctl.threadpool_info()]
     fit([784, 128, 10], batch_size=1)
     assert [pool["num_threads"] for pool in threadpoolctl.threadpool_info()] == before
