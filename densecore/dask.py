@@ -9,8 +9,8 @@ client averages the replicas' parameters and optimizer state and sends the
 average back.  :class:`DaskDenseClassifier` and :class:`DaskDenseRegressor`
 put that behind the scikit-learn estimator API.
 
-Importing this module needs ``dask[distributed]`` (the ``dask`` extra);
-``import densecore`` does not import Dask.
+Importing this module needs ``dask[distributed]`` and scikit-learn (the
+``dask`` and ``sklearn`` extras); ``import densecore`` imports neither.
 """
 import copy
 import math
@@ -20,8 +20,11 @@ import dask
 import dask.array as da
 import numpy as np
 from distributed import default_client, wait
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
 
 from densecore.network import Network, progress
+from densecore.sklearn import DenseClassifier, DenseRegressor
 
 __all__ = ["DaskDenseClassifier", "DaskDenseRegressor", "fit", "predict", "predict_proba"]
 
@@ -269,3 +272,168 @@ def _average_into(net, replicas, weights, name):
     for layer, (weights_, bias) in zip(net.layers, parameters):
         layer.weights, layer.bias = weights_, bias
     net._restore_optimizer(state)
+
+
+# -- scikit-learn estimators ---------------------------------------------------
+
+_SEED_BOUND = np.iinfo(np.int32).max
+
+
+class _DaskDenseMixin:
+    """``fit`` on Dask arrays by :func:`fit`, and prediction on Dask arrays, for the
+    estimators of :mod:`densecore.sklearn`, whose parameters and numpy methods are kept."""
+
+    # scikit-learn reads the parameters from this signature: the base's, and sync_every.
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, warm_start=False, sync_every=1):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start)
+        self.sync_every = sync_every
+
+    def fit(self, X, y):
+        """Train for up to ``max_iter`` epochs on Dask arrays, on the default client.
+
+        Parameters
+        ----------
+        X : dask.array.Array of shape (n_samples, n_features)
+            Chunked along rows; each row chunk trains one replica.
+        y : dask.array.Array of shape (n_samples,)
+            The labels (classifier) or targets (regressor); a regressor also
+            takes ``(n_samples, n_targets)``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_parameters()
+        if self.early_stopping or self.warm_start or (
+                self.solver == "sgd" and self.learning_rate != "constant"):
+            raise ValueError("the Dask estimators train with early_stopping=False, "
+                             "warm_start=False and a constant learning_rate, got "
+                             f"early_stopping={self.early_stopping!r}, warm_start="
+                             f"{self.warm_start!r}, learning_rate={self.learning_rate!r}")
+        _count(self.sync_every, "sync_every")
+        X = _rows(X, X.shape[1] if getattr(X, "ndim", 0) == 2 else -1)
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        targets, n_outputs = self._dask_targets(y)
+        rng = check_random_state(self.random_state)
+        self.n_features_in_ = X.shape[1]
+        self._initialize(X.shape[1], n_outputs, X.dtype, rng)
+        self._start_optimizer()
+        batch_size = self._batch_size(X.shape[0])
+        scale = self._gradient_scale()
+        self.n_iter_ = 0
+        fit(self._network, X, targets, epochs=self.max_iter, batch_size=batch_size,
+            learning_rate=self._learning_rate * (scale if self.solver == "sgd" else 1),
+            optimizer=self._optimizer, sync_every=self.sync_every,
+            alpha=self.alpha / (batch_size * scale), seed=rng.randint(_SEED_BOUND),
+            callbacks=[_LossCurve(self, X.shape[0], batch_size)])
+        return self
+
+    def predict(self, X):
+        """``predict`` of :mod:`densecore.sklearn`; lazily, by row chunk, for a Dask array."""
+        if isinstance(X, da.Array):
+            return _map_rows(self, "predict", X)
+        return super().predict(X)
+
+
+class _LossCurve:
+    """Records ``loss_curve_`` and stops training by scikit-learn's rule on the training loss."""
+
+    def __init__(self, estimator, n_samples, batch_size):
+        self.estimator, self.n_samples, self.batch_size = estimator, n_samples, batch_size
+
+    def on_epoch_end(self, epoch, logs):
+        estimator = self.estimator
+        # scikit-learn's loss curve counts the L2 penalty of each batch.
+        penalty = sum(np.vdot(w, w) for w in estimator.coefs_)
+        estimator.loss_curve_.append(
+            logs["loss"] + 0.5 * estimator.alpha * penalty / self.batch_size)
+        estimator.n_iter_ += 1
+        estimator.t_ += self.n_samples
+        estimator._record_loss()
+        return estimator._no_improvement_count <= estimator.n_iter_no_change
+
+
+_DASK_PARAMETERS = """
+    The parameters and attributes are those of the estimator underneath, with
+    one more parameter:
+
+    sync_every : int, default=1
+        Mini-batches each replica runs between two averagings.
+
+    ``fit`` takes Dask arrays, needs a ``distributed.Client`` (the default
+    one) and trains by :func:`densecore.dask.fit`, one replica per row chunk
+    of ``X``, with ``batch_size`` samples per replica and batch.  It supports a
+    constant learning rate, no early stopping and no warm start; the other
+    methods are those of the estimator underneath, and ``predict`` (and
+    ``predict_proba``) of a Dask array are lazy Dask arrays.
+"""
+
+
+
+class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
+    __doc__ = f"""A :class:`densecore.sklearn.DenseClassifier` that trains on Dask arrays.
+    {_DASK_PARAMETERS}
+    Only one-dimensional labels are taken (binary or multiclass).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from distributed import Client
+    >>> from densecore.dask import DaskDenseClassifier
+    >>> client = Client(n_workers=2, threads_per_worker=1)  # doctest: +SKIP
+    >>> clf = DaskDenseClassifier((32,), max_iter=20).fit(X, y)  # doctest: +SKIP
+    >>> clf.predict(X).compute()  # doctest: +SKIP
+    """
+
+    def predict_proba(self, X):
+        """``predict_proba`` of DenseClassifier; lazily, by row chunk, for a Dask array."""
+        if isinstance(X, da.Array):
+            return _map_rows(self, "predict_proba", X)
+        return super().predict_proba(X)
+
+    def _dask_targets(self, y):
+        """Class indices by chunk, and the number of outputs; sets ``classes_``."""
+        _labels(y)
+        classes = da.unique(y).compute()
+        if len(classes) < 2:
+            raise ValueError(f"y must hold at least 2 classes, got {classes}")
+        self._binarizer = LabelBinarizer().fit(classes)
+        self.classes_ = self._binarizer.classes_
+        n_outputs = 1 if len(classes) == 2 else len(classes)
+        return y.map_blocks(_class_indices, self.classes_, dtype=np.intp), n_outputs
+
+
+class DaskDenseRegressor(_DaskDenseMixin, DenseRegressor):
+    __doc__ = f"""A :class:`densecore.sklearn.DenseRegressor` that trains on Dask arrays.
+    {_DASK_PARAMETERS}"""
+
+    def _dask_targets(self, y):
+        """The targets, and the number of outputs."""
+        if not isinstance(y, da.Array) or y.ndim not in (1, 2):
+            raise TypeError(f"y must be a 1-d or 2-d dask.array.Array, got {type(y).__name__} "
+                            f"of shape {getattr(y, 'shape', None)}")
+        return y.astype(np.float64), 1 if y.ndim == 1 else y.shape[1]
+
+
+def _class_indices(labels, classes):
+    return np.searchsorted(classes, labels)
+
+
+def _labels(y):
+    if not isinstance(y, da.Array) or y.ndim != 1:
+        raise TypeError(f"y must be a 1-d dask.array.Array of labels, got {type(y).__name__} "
+                        f"of shape {getattr(y, 'shape', None)}")
