@@ -19,7 +19,7 @@ import numbers
 import dask
 import dask.array as da
 import numpy as np
-from distributed import default_client, wait
+from distributed import default_client
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 
@@ -218,59 +218,65 @@ def _training_arrays(net, X, y):
 
 def _chunk_futures(client, X, y):
     """``[(X chunk, y chunk)]`` as futures of the persisted arrays, in row order."""
-    parts = [X.to_delayed(optimize_graph=False).ravel(),
-             y.to_delayed(optimize_graph=False).ravel()]
-    futures = client.compute([part for group in parts for part in group])
-    wait(futures)
-    return list(zip(futures[:len(futures) // 2], futures[len(futures) // 2:]))
+    parts = [*X.to_delayed(optimize_graph=False).ravel(),
+             *y.to_delayed(optimize_graph=False).ravel()]
+    futures = client.compute(parts)
+    return list(zip(futures[:len(parts) // 2], futures[len(parts) // 2:]))
 
 
 def _train_replica(net, X, y, rows, settings):
-    """Train a copy of ``net`` on ``rows`` of one chunk; ``(replica, summed loss)``."""
-    # Tasks on one worker share the scattered network: train a copy.
+    """Train a copy of ``net`` on ``rows`` of one chunk.
+
+    Returns its ``[(weights, bias)]``, optimizer arrays and summed loss: plain
+    arrays, which travel back without a copy.
+    """
+    # Tasks on one worker share the network they were given: train a copy.
     replica = copy.deepcopy(net)
     loss = replica.partial_fit(X[rows], y[rows], shuffle=False, **settings)
-    return replica, loss * len(rows)
+    parameters = [(layer.weights, layer.bias) for layer in replica.layers]
+    return parameters, replica._optimizer_arrays(), loss * len(rows)
 
 
 def _round(client, net, chunks, rows, settings, name):
     """Run one round on the workers and average it into ``net``; the round's summed loss."""
-    state = client.scatter(net, broadcast=True, hash=False)
+    # The network is one task of the round: it travels once to each worker,
+    # and Dask can recompute it, like the chunks, if a worker dies.
+    state = client.submit(copy.copy, net, pure=False)
     work = [(chunk, part) for chunk, part in zip(chunks, rows) if len(part)]
-    futures = [client.submit(_train_replica, state, X, y, part, settings, pure=False)
-               for (X, y), part in work]
+    replicas = [client.submit(_train_replica, state, X, y, part, settings, pure=False)
+                for (X, y), part in work]
     try:
-        results = client.gather(futures)
+        results = client.gather(replicas)
     except Exception as error:
         raise RuntimeError(f"data-parallel training failed in {name}: {error!r}; the network "
                            "keeps the parameters averaged before it") from error
-    replicas, losses = zip(*results)
-    _average_into(net, replicas, [len(part) for _, part in work], name)
+    parameters, states, losses = zip(*results)
+    _average_into(net, parameters, states, [len(part) for _, part in work], name)
     return math.fsum(losses)
 
 
-def _average_into(net, replicas, weights, name):
-    """Set ``net`` to the weighted mean of the replicas' parameters and optimizer state."""
-    weights = [weight / sum(weights) for weight in weights]
+def _average_into(net, parameters, states, samples, name):
+    """Set ``net`` to the mean of the replicas' parameters and optimizer states,
+    weighted by the ``samples`` each saw."""
+    shares = [n / sum(samples) for n in samples]
 
     def mean(arrays):
-        return sum(weight * array for weight, array in zip(weights, arrays))
+        return sum(share * array for share, array in zip(shares, arrays))
 
-    parameters = [(mean([r.layers[i].weights for r in replicas]),
-                   mean([r.layers[i].bias for r in replicas])) for i in range(len(net.layers))]
+    parameters = [(mean(weights), mean(biases))
+                  for weights, biases in (zip(*layer) for layer in zip(*parameters))]
     if not all(np.isfinite(p).all() for pair in parameters for p in pair):
         raise FloatingPointError(f"the averaged parameters are not finite after {name}; the "
                                  "network keeps those from before it (try a smaller "
                                  "learning_rate)")
-    states = [replica._optimizer_arrays() for replica in replicas]
     state = dict(states[0])
     for key in state:
         if key.startswith("slot_"):
             state[key] = mean([s[key] for s in states])
     # Replicas of smaller chunks may have stopped earlier in the round.
     state["step"] = np.array(max(int(s["step"]) for s in states))
-    for layer, (weights_, bias) in zip(net.layers, parameters):
-        layer.weights, layer.bias = weights_, bias
+    for layer, (weights, bias) in zip(net.layers, parameters):
+        layer.weights, layer.bias = weights, bias
     net._restore_optimizer(state)
 
 
