@@ -75,12 +75,13 @@ def _n_features(model):
     return n_features
 
 
-def _rows(X, n_features, name="X"):
-    """``X`` checked as a 2-d Dask array of ``n_features`` columns in one chunk."""
+def _rows(X, n_features=None, name="X"):
+    """``X`` checked as a 2-d Dask array (of ``n_features`` columns) in one column chunk."""
     if not isinstance(X, da.Array):
         raise TypeError(f"{name} must be a dask.array.Array, got {type(X).__name__}")
-    if X.ndim != 2 or X.shape[1] != n_features:
-        raise ValueError(f"{name} must have shape (n_samples, {n_features}), got {X.shape}")
+    if X.ndim != 2 or X.shape[1] != (X.shape[1] if n_features is None else n_features):
+        expected = "n_features" if n_features is None else n_features
+        raise ValueError(f"{name} must have shape (n_samples, {expected}), got {X.shape}")
     if any(math.isnan(size) for size in X.chunks[0]):
         raise ValueError(f"{name} has unknown chunk sizes; call {name}.compute_chunk_sizes()")
     return X.rechunk({1: -1})
@@ -330,7 +331,7 @@ class _DaskDenseMixin:
                              f"early_stopping={self.early_stopping!r}, warm_start="
                              f"{self.warm_start!r}, learning_rate={self.learning_rate!r}")
         _count(self.sync_every, "sync_every")
-        X = _rows(X, X.shape[1] if getattr(X, "ndim", 0) == 2 else -1)
+        X = _rows(X)
         if X.dtype not in (np.float32, np.float64):
             X = X.astype(np.float64)
         targets, n_outputs = self._dask_targets(y)
