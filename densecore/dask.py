@@ -153,11 +153,13 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     ------
     RuntimeError
         If a round fails beyond what Dask recovers from (a task that raised, a
-        worker that died too often).  The message names the round.
+        worker that died too often); the message names the round.
     FloatingPointError
         If the averaged parameters are not finite.
 
-    In both cases ``net`` keeps the parameters averaged after the last round
+    Notes
+    -----
+    After an error ``net`` keeps the parameters averaged after the last round
     that succeeded.  A worker that dies is Dask's to recover: its chunks are
     recomputed from the graph, its round re-run elsewhere, and the result is
     the same as without the failure.
@@ -199,6 +201,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
 
 
 def _count(value, name, minimum=1):
+    """``value`` as an int >= ``minimum``, else ``ValueError``."""
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
