@@ -1,6 +1,7 @@
 """The command line: ``python -m densecore train`` trains on the digits,
 ``python -m densecore evaluate MODEL.npz`` tests a saved model on them."""
 import argparse
+import contextlib
 import os
 import time
 
@@ -11,6 +12,7 @@ from densecore.datasets import load_digits
 
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0  # the held-out split stays the same whatever --seed is
+DASK_SYNC_EVERY = 8  # mini-batches between two averagings with --dask
 
 
 def digits_split():
@@ -30,6 +32,19 @@ def hidden_sizes(text):
     if any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
     return sizes
+
+
+def dask_address(text):
+    """``local:N`` (N worker processes on this machine) or a scheduler's address."""
+    if text.startswith("local:"):
+        workers = text.removeprefix("local:")
+        if not workers.isdigit() or int(workers) < 1:
+            raise argparse.ArgumentTypeError(f"expected local:N with N >= 1, got {text!r}")
+        return text
+    if "://" not in text:
+        raise argparse.ArgumentTypeError(
+            f"expected local:N or a scheduler address like tcp://HOST:PORT, got {text!r}")
+    return text
 
 
 def fraction(text):
@@ -55,6 +70,10 @@ def parser():
     train.add_argument("--validation-split", type=fraction, default=0.1,
                        help="fraction of the training digits held out to validate "
                             "each epoch (default 0.1; 0 for none)")
+    train.add_argument("--dask", metavar="ADDRESS", type=dask_address,
+                       help="train data-parallel on Dask (the 'dask' extra): local:N starts "
+                            "N worker processes here, tcp://HOST:PORT joins a running "
+                            "scheduler; --validation-split is not used")
     train.add_argument("--save", metavar="PATH", help="save the trained model to PATH (.npz)")
     train.add_argument("--plot", metavar="PATH",
                        help="plot loss and accuracy per epoch to the PNG file PATH "
@@ -87,10 +106,13 @@ def train_command(args):
     sizes = [X_train.shape[1], *args.hidden, 10]
     net = Network.from_sizes(sizes, dtype=args.dtype, seed=args.seed)
     print(f"{net!r}\ntraining on {len(X_train)} digits, testing on {len(X_test)}")
+    settings = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=learning_rate,
+                    seed=args.seed, verbose=True, optimizer=args.optimizer)
     start = time.perf_counter()
-    history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                      learning_rate=learning_rate, seed=args.seed, verbose=True,
-                      optimizer=args.optimizer, validation_split=args.validation_split)
+    if args.dask is None:
+        history = net.fit(X_train, y_train, validation_split=args.validation_split, **settings)
+    else:
+        history = train_on_dask(net, X_train, y_train, args.dask, settings)
     seconds = time.perf_counter() - start
     result = net.evaluate(X_test, y_test)
     print(f"final training loss {history['loss'][-1]:.4f} after {args.epochs} epochs "
@@ -104,6 +126,27 @@ def train_command(args):
     if args.plot is not None:
         plot_history(history, args.plot)
         print(f"plotted the training history to {args.plot}")
+
+
+def train_on_dask(net, X, y, address, settings):
+    """``densecore.dask.fit`` on the cluster at ``address``, one row chunk per worker."""
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    from densecore.dask import fit
+
+    if address.startswith("local:"):
+        cluster = LocalCluster(n_workers=int(address.removeprefix("local:")),
+                               threads_per_worker=1, processes=True, dashboard_address=None)
+    else:
+        cluster = contextlib.nullcontext(address)
+    with cluster as scheduler, Client(scheduler) as client:
+        n_workers = len(client.scheduler_info()["workers"])
+        print(f"training on {n_workers} Dask workers at {client.scheduler.address}")
+        rows = -(-len(X) // n_workers)
+        history = fit(net, da.from_array(X, chunks=rows), da.from_array(y, chunks=rows),
+                      sync_every=DASK_SYNC_EVERY, client=client, **settings)
+    return history
 
 
 def plot_history(history, path):

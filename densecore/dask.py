@@ -1,0 +1,449 @@
+"""Scale-out on dask.distributed: prediction and data-parallel training.
+
+Dask owns scheduling, data placement, transfers and worker failure; this
+module adds the algorithm.  :func:`predict` and :func:`predict_proba` map a
+model over the row chunks of a Dask array.  :func:`fit` trains a network by
+synchronous local SGD with model averaging: one replica per row chunk runs
+``sync_every`` mini-batches on its chunk, where the chunk lives, then the
+client averages the replicas' parameters and optimizer state and sends the
+average back.  :class:`DaskDenseClassifier` and :class:`DaskDenseRegressor`
+put that behind the scikit-learn estimator API.
+
+Importing this module needs ``dask[distributed]`` and scikit-learn (the
+``dask`` and ``sklearn`` extras); ``import densecore`` imports neither.
+"""
+import copy
+import math
+import numbers
+
+import dask
+import dask.array as da
+import numpy as np
+from distributed import default_client
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+
+from densecore.network import Network, progress
+from densecore.sklearn import DenseClassifier, DenseRegressor
+
+__all__ = ["DaskDenseClassifier", "DaskDenseRegressor", "fit", "predict", "predict_proba"]
+
+
+# -- prediction ---------------------------------------------------------------
+
+
+def predict(model, X):
+    """``model.predict`` over the row chunks of ``X``, lazily.
+
+    Parameters
+    ----------
+    model : Network or fitted densecore.sklearn estimator
+    X : dask.array.Array of shape (n_samples, n_features)
+        Chunked along rows; a chunked feature axis is rechunked to one chunk.
+
+    Returns
+    -------
+    dask.array.Array
+        The predictions, with the row chunks of ``X``.  The graph holds one
+        copy of ``model``, so it travels to each worker once per compute.
+    """
+    return _map_rows(model, "predict", X)
+
+
+def predict_proba(model, X):
+    """``model.predict_proba`` over the row chunks of ``X``, lazily.
+
+    For a :class:`~densecore.Network` this is its output, which must be
+    probabilities: a softmax or sigmoid output layer trained with a
+    cross-entropy.  Parameters and return value are those of :func:`predict`.
+    """
+    if isinstance(model, Network):
+        if model.loss not in ("cross_entropy", "binary_cross_entropy"):
+            raise ValueError("predict_proba needs a network with a softmax or sigmoid "
+                             f"output and a cross-entropy loss, got loss={model.loss!r}")
+        return _map_rows(model, "predict", X)
+    return _map_rows(model, "predict_proba", X)
+
+
+def _n_features(model):
+    if isinstance(model, Network):
+        return model.sizes[0]
+    n_features = getattr(model, "n_features_in_", None)
+    if n_features is None:
+        raise TypeError("model must be a densecore Network or a fitted densecore.sklearn "
+                        f"estimator, got {type(model).__name__}")
+    return n_features
+
+
+def _rows(X, n_features=None, name="X"):
+    """``X`` checked as a 2-d Dask array (of ``n_features`` columns) in one column chunk."""
+    if not isinstance(X, da.Array):
+        raise TypeError(f"{name} must be a dask.array.Array, got {type(X).__name__}")
+    if X.ndim != 2 or X.shape[1] != (X.shape[1] if n_features is None else n_features):
+        expected = "n_features" if n_features is None else n_features
+        raise ValueError(f"{name} must have shape (n_samples, {expected}), got {X.shape}")
+    if any(math.isnan(size) for size in X.chunks[0]):
+        raise ValueError(f"{name} has unknown chunk sizes; call {name}.compute_chunk_sizes()")
+    return X.rechunk({1: -1})
+
+
+def _apply(block, model, method):
+    return getattr(model, method)(block)
+
+
+def _map_rows(model, method, X):
+    X = _rows(X, _n_features(model))
+    # One row through the model gives the output's columns and dtype, which
+    # map_blocks would otherwise find by calling the model on the delayed copy.
+    sample = getattr(model, method)(np.zeros((1, X.shape[1]), X.dtype))
+    chunks = (X.chunks[0], *((n,) for n in sample.shape[1:]))
+    # A delayed model is one node of the graph that every block depends on.
+    return X.map_blocks(_apply, dask.delayed(model, pure=True), method, chunks=chunks,
+                        drop_axis=[1] if sample.ndim == 1 else [],
+                        meta=np.empty((0,) * sample.ndim, sample.dtype))
+
+
+# -- data-parallel training ---------------------------------------------------
+
+
+def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="sgd",
+        sync_every=1, seed=None, alpha=0.0, clip_norm=None, client=None, callbacks=None,
+        verbose=False):
+    """Train ``net`` in place on Dask arrays by synchronous local SGD; return the history.
+
+    Each row chunk of ``X`` trains a replica of ``net`` on the worker that
+    holds it.  A round is ``sync_every`` mini-batches of every replica through
+    :meth:`Network.partial_fit`; the client then averages the replicas'
+    parameters and optimizer state, weighted by the samples each saw in the
+    round, and the next round starts from that average.  An epoch visits every
+    chunk's rows once, in an order drawn per chunk from one generator seeded by
+    ``seed``: with a single chunk, the batches and the result are those of
+    ``Network.fit`` with the same ``seed``.
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place; it starts from a fresh optimizer state, as ``Network.fit``.
+    X : dask.array.Array of shape (n_samples, n_features)
+        Chunked along rows; one chunk per worker is the classic setting.
+    y : dask.array.Array of shape (n_samples,) or (n_samples, n_outputs)
+        Labels or targets, as ``Network.fit`` takes them; rechunked to the row
+        chunks of ``X``.
+    epochs, batch_size, learning_rate, optimizer, alpha, clip_norm
+        As ``Network.fit``; ``batch_size`` is per replica.
+    sync_every : int
+        Mini-batches each replica runs between two averagings.
+    seed : None, int or Generator
+        Draws the order of each epoch.  The same seed and the same chunks give
+        the same model, bit for bit, wherever Dask places the chunks.
+    client : distributed.Client, optional
+        The default client if None.
+    callbacks : iterable of objects with ``on_epoch_end(epoch, logs)``
+        Called after each epoch; returning False stops training.
+    verbose : bool
+        A progress bar (tqdm, if installed) or a line per epoch.
+
+    Returns
+    -------
+    history : dict of lists
+        ``loss`` (the mean training loss of each epoch, computed on the
+        workers) and ``learning_rate``.
+
+    Raises
+    ------
+    RuntimeError
+        If a round fails beyond what Dask recovers from (a task that raised, a
+        worker that died too often); the message names the round.
+    FloatingPointError
+        If the averaged parameters are not finite.
+
+    Notes
+    -----
+    After an error ``net`` keeps the parameters averaged after the last round
+    that succeeded.  A worker that dies is Dask's to recover: its chunks are
+    recomputed from the graph, its round re-run elsewhere, and the result is
+    the same as without the failure.
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a densecore Network, got {type(net).__name__}")
+    client = default_client() if client is None else client
+    epochs = _count(epochs, "epochs", minimum=0)
+    span = _count(batch_size, "batch_size") * _count(sync_every, "sync_every")
+    X, y = _training_arrays(net, X, y)
+    X, y = client.persist([X, y])
+    chunks = _chunk_futures(client, X, y)
+    sizes = X.chunks[0]
+    n_rounds = max(math.ceil(size / span) for size in sizes)
+    settings = {"batch_size": batch_size, "learning_rate": learning_rate,
+                "optimizer": optimizer, "alpha": alpha, "clip_norm": clip_norm}
+    net._restore_optimizer({})
+    rng = np.random.default_rng(seed)
+    callbacks = list(callbacks or ())
+    history = {}
+    epoch_numbers, show, close = progress(epochs, verbose)
+    try:
+        for epoch in epoch_numbers:
+            orders = [rng.permutation(size) for size in sizes]
+            total = 0.0
+            for round_ in range(n_rounds):
+                rows = [order[round_ * span:(round_ + 1) * span] for order in orders]
+                total += _round(client, net, chunks, rows, settings,
+                                f"round {round_ + 1} of {n_rounds} in epoch {epoch + 1}")
+            logs = {"loss": total / X.shape[0], "learning_rate": float(learning_rate)}
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            show(epoch, logs)
+            if any(callback.on_epoch_end(epoch, dict(logs)) is False for callback in callbacks):
+                break
+    finally:
+        close()
+    return history
+
+
+def _count(value, name, minimum=1):
+    """``value`` as an int >= ``minimum``, else ``ValueError``."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _training_arrays(net, X, y):
+    """``(X, y)`` checked, with one feature chunk and the rows of ``y`` chunked as ``X``'s."""
+    X = _rows(X, net.sizes[0])
+    if not isinstance(y, da.Array):
+        raise TypeError(f"y must be a dask.array.Array, got {type(y).__name__}")
+    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have shape ({X.shape[0]},) or ({X.shape[0]}, n_outputs), "
+                         f"got {y.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("training needs at least one sample, got 0")
+    return X, y.rechunk({0: X.chunks[0], **({1: -1} if y.ndim == 2 else {})})
+
+
+def _chunk_futures(client, X, y):
+    """``[(X chunk, y chunk)]`` as futures of the persisted arrays, in row order."""
+    parts = [*X.to_delayed(optimize_graph=False).ravel(),
+             *y.to_delayed(optimize_graph=False).ravel()]
+    futures = client.compute(parts)
+    return list(zip(futures[:len(parts) // 2], futures[len(parts) // 2:]))
+
+
+def _train_replica(net, X, y, rows, settings):
+    """Train a copy of ``net`` on ``rows`` of one chunk.
+
+    Returns its ``[(weights, bias)]``, optimizer arrays and summed loss: plain
+    arrays, which travel back without a copy.
+    """
+    # Tasks on one worker share the network they were given: train a copy.
+    replica = copy.deepcopy(net)
+    loss = replica.partial_fit(X[rows], y[rows], shuffle=False, **settings)
+    parameters = [(layer.weights, layer.bias) for layer in replica.layers]
+    return parameters, replica._optimizer_arrays(), loss * len(rows)
+
+
+def _round(client, net, chunks, rows, settings, name):
+    """Run one round on the workers and average it into ``net``; the round's summed loss."""
+    # The network is one task of the round: it travels once to each worker,
+    # and Dask can recompute it, like the chunks, if a worker dies.
+    state = client.submit(copy.copy, net, pure=False)
+    work = [(chunk, part) for chunk, part in zip(chunks, rows) if len(part)]
+    replicas = [client.submit(_train_replica, state, X, y, part, settings, pure=False)
+                for (X, y), part in work]
+    try:
+        results = client.gather(replicas)
+    except Exception as error:
+        raise RuntimeError(f"data-parallel training failed in {name}: {error!r}; the network "
+                           "keeps the parameters averaged before it") from error
+    parameters, states, losses = zip(*results)
+    _average_into(net, parameters, states, [len(part) for _, part in work], name)
+    return math.fsum(losses)
+
+
+def _average_into(net, parameters, states, samples, name):
+    """Set ``net`` to the mean of the replicas' parameters and optimizer states,
+    weighted by the ``samples`` each saw."""
+    shares = [n / sum(samples) for n in samples]
+
+    def mean(arrays):
+        return sum(share * array for share, array in zip(shares, arrays))
+
+    parameters = [(mean(weights), mean(biases))
+                  for weights, biases in (zip(*layer) for layer in zip(*parameters))]
+    if not all(np.isfinite(p).all() for pair in parameters for p in pair):
+        raise FloatingPointError(f"the averaged parameters are not finite after {name}; the "
+                                 "network keeps those from before it (try a smaller "
+                                 "learning_rate)")
+    state = dict(states[0])
+    for key in state:
+        if key.startswith("slot_"):
+            state[key] = mean([s[key] for s in states])
+    # Replicas of smaller chunks may have stopped earlier in the round.
+    state["step"] = np.array(max(int(s["step"]) for s in states))
+    for layer, (weights, bias) in zip(net.layers, parameters):
+        layer.weights, layer.bias = weights, bias
+    net._restore_optimizer(state)
+
+
+# -- scikit-learn estimators ---------------------------------------------------
+
+_SEED_BOUND = np.iinfo(np.int32).max
+
+
+class _DaskDenseMixin:
+    """``fit`` on Dask arrays by :func:`fit`, and prediction on Dask arrays, for the
+    estimators of :mod:`densecore.sklearn`, whose parameters and numpy methods are kept."""
+
+    # scikit-learn reads the parameters from this signature: the base's, and sync_every.
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, warm_start=False, sync_every=1):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start)
+        self.sync_every = sync_every
+
+    def fit(self, X, y):
+        """Train for up to ``max_iter`` epochs on Dask arrays, on the default client.
+
+        Parameters
+        ----------
+        X : dask.array.Array of shape (n_samples, n_features)
+            Chunked along rows; each row chunk trains one replica.
+        y : dask.array.Array of shape (n_samples,)
+            The labels (classifier) or targets (regressor); a regressor also
+            takes ``(n_samples, n_targets)``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_parameters()
+        if self.early_stopping or self.warm_start or (
+                self.solver == "sgd" and self.learning_rate != "constant"):
+            raise ValueError("the Dask estimators train with early_stopping=False, "
+                             "warm_start=False and a constant learning_rate, got "
+                             f"early_stopping={self.early_stopping!r}, warm_start="
+                             f"{self.warm_start!r}, learning_rate={self.learning_rate!r}")
+        _count(self.sync_every, "sync_every")
+        X = _rows(X)
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        targets, n_outputs = self._dask_targets(y)
+        rng = check_random_state(self.random_state)
+        self.n_features_in_ = X.shape[1]
+        self._initialize(X.shape[1], n_outputs, X.dtype, rng)
+        self._start_optimizer()
+        batch_size = self._batch_size(X.shape[0])
+        scale = self._gradient_scale()
+        self.n_iter_ = 0
+        fit(self._network, X, targets, epochs=self.max_iter, batch_size=batch_size,
+            learning_rate=self._learning_rate * (scale if self.solver == "sgd" else 1),
+            optimizer=self._optimizer, sync_every=self.sync_every,
+            alpha=self.alpha / (batch_size * scale), seed=rng.randint(_SEED_BOUND),
+            callbacks=[_LossCurve(self, X.shape[0], batch_size)])
+        return self
+
+    def predict(self, X):
+        """``predict`` of :mod:`densecore.sklearn`; lazily, by row chunk, for a Dask array."""
+        if isinstance(X, da.Array):
+            return _map_rows(self, "predict", X)
+        return super().predict(X)
+
+
+class _LossCurve:
+    """Records ``loss_curve_`` and stops training by scikit-learn's rule on the training loss."""
+
+    def __init__(self, estimator, n_samples, batch_size):
+        self.estimator, self.n_samples, self.batch_size = estimator, n_samples, batch_size
+
+    def on_epoch_end(self, epoch, logs):
+        estimator = self.estimator
+        # scikit-learn's loss curve counts the L2 penalty of each batch.
+        penalty = sum(np.vdot(w, w) for w in estimator.coefs_)
+        estimator.loss_curve_.append(
+            logs["loss"] + 0.5 * estimator.alpha * penalty / self.batch_size)
+        estimator.n_iter_ += 1
+        estimator.t_ += self.n_samples
+        estimator._record_loss()
+        return estimator._no_improvement_count <= estimator.n_iter_no_change
+
+
+_DASK_PARAMETERS = """
+    The parameters and attributes are those of the estimator underneath, with
+    one more parameter:
+
+    sync_every : int, default=1
+        Mini-batches each replica runs between two averagings.
+
+    ``fit`` takes Dask arrays, needs a ``distributed.Client`` (the default
+    one) and trains by :func:`densecore.dask.fit`, one replica per row chunk
+    of ``X``, with ``batch_size`` samples per replica and batch.  It supports a
+    constant learning rate, no early stopping and no warm start; the other
+    methods are those of the estimator underneath, and ``predict`` (and
+    ``predict_proba``) of a Dask array are lazy Dask arrays.
+"""
+
+
+
+class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
+    __doc__ = f"""A :class:`densecore.sklearn.DenseClassifier` that trains on Dask arrays.
+    {_DASK_PARAMETERS}
+    Only one-dimensional labels are taken (binary or multiclass).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from distributed import Client
+    >>> from densecore.dask import DaskDenseClassifier
+    >>> client = Client(n_workers=2, threads_per_worker=1)  # doctest: +SKIP
+    >>> clf = DaskDenseClassifier((32,), max_iter=20).fit(X, y)  # doctest: +SKIP
+    >>> clf.predict(X).compute()  # doctest: +SKIP
+    """
+
+    def predict_proba(self, X):
+        """``predict_proba`` of DenseClassifier; lazily, by row chunk, for a Dask array."""
+        if isinstance(X, da.Array):
+            return _map_rows(self, "predict_proba", X)
+        return super().predict_proba(X)
+
+    def _dask_targets(self, y):
+        """Class indices by chunk, and the number of outputs; sets ``classes_``."""
+        _labels(y)
+        classes = da.unique(y).compute()
+        if len(classes) < 2:
+            raise ValueError(f"y must hold at least 2 classes, got {classes}")
+        self._binarizer = LabelBinarizer().fit(classes)
+        self.classes_ = self._binarizer.classes_
+        n_outputs = 1 if len(classes) == 2 else len(classes)
+        return y.map_blocks(_class_indices, self.classes_, dtype=np.intp), n_outputs
+
+
+class DaskDenseRegressor(_DaskDenseMixin, DenseRegressor):
+    __doc__ = f"""A :class:`densecore.sklearn.DenseRegressor` that trains on Dask arrays.
+    {_DASK_PARAMETERS}"""
+
+    def _dask_targets(self, y):
+        """The targets, and the number of outputs."""
+        if not isinstance(y, da.Array) or y.ndim not in (1, 2):
+            raise TypeError(f"y must be a 1-d or 2-d dask.array.Array, got {type(y).__name__} "
+                            f"of shape {getattr(y, 'shape', None)}")
+        return y.astype(np.float64), 1 if y.ndim == 1 else y.shape[1]
+
+
+def _class_indices(labels, classes):
+    return np.searchsorted(classes, labels)
+
+
+def _labels(y):
+    if not isinstance(y, da.Array) or y.ndim != 1:
+        raise TypeError(f"y must be a 1-d dask.array.Array of labels, got {type(y).__name__} "
+                        f"of shape {getattr(y, 'shape', None)}")

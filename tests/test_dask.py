@@ -1,0 +1,282 @@
+"""densecore.dask on a real LocalCluster of two worker processes, one thread each."""
+import os
+import pickle
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+pytest.importorskip("sklearn")
+
+import densecore  # noqa: E402
+import densecore.dask as dd  # noqa: E402
+from densecore.__main__ import digits_split  # noqa: E402
+from densecore.sklearn import DenseClassifier  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    # Worker processes start in this folder, so that they import the installed
+    # densecore and never the source tree beside the tests.
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("workers"))
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            yield client
+    finally:
+        os.chdir(here)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return digits_split()
+
+
+def small_network(seed=0, dtype=np.float64):
+    return densecore.Network.from_sizes([64, 24, 10], dtype=dtype, seed=seed)
+
+
+def parameters(net):
+    return [p for layer in net.layers for p in (layer.weights, layer.bias)]
+
+
+def test_import_densecore_does_not_import_dask():
+    code = "import sys, densecore; print('dask' in sys.modules or 'distributed' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=os.path.dirname(sys.executable))
+    assert result.stdout.strip() == "False"
+
+
+# -- prediction -----------------------------------------------------------------
+
+
+def test_predict_matches_numpy_with_the_row_chunks_of_x(client, digits):
+    X = digits[0]
+    net = small_network()
+    X_dask = da.from_array(X, chunks=(300, 16))  # the feature axis is rechunked
+    predicted = dd.predict(net, X_dask)
+    assert predicted.chunks == (X_dask.chunks[0], (10,))
+    np.testing.assert_allclose(predicted.compute(), net.predict(X), rtol=1e-10, atol=0)
+    np.testing.assert_allclose(dd.predict_proba(net, X_dask).compute(), net.predict(X),
+                               rtol=1e-10, atol=0)
+
+
+def test_the_graph_holds_one_copy_of_the_network(digits):
+    predicted = dd.predict(small_network(), da.from_array(digits[0], chunks=200))
+    graph = dict(predicted.__dask_graph__())
+    copies = [key for key, task in graph.items()
+              if isinstance(getattr(task, "value", None), densecore.Network)]
+    assert len(copies) == 1
+    users = [key for key, task in graph.items() if copies[0] in getattr(task, "dependencies", ())]
+    assert len(users) == predicted.numblocks[0]
+
+
+def test_prediction_refusals(digits):
+    net = small_network()
+    with pytest.raises(TypeError, match="dask.array.Array, got ndarray"):
+        dd.predict(net, digits[0])
+    with pytest.raises(ValueError, match=r"shape \(n_samples, 64\), got \(10, 3\)"):
+        dd.predict(net, da.zeros((10, 3)))
+    regression = densecore.Network.from_sizes([64, 1], output_activation="identity")
+    with pytest.raises(ValueError, match="loss='mse'"):
+        dd.predict_proba(regression, da.zeros((4, 64)))
+
+
+# -- training ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_one_chunk_gives_what_network_fit_gives(client, digits, optimizer):
+    X, y = digits[:2]
+    expected, trained = small_network(), small_network()
+    settings = dict(epochs=2, batch_size=32, learning_rate=0.01, optimizer=optimizer, seed=3)
+    history = expected.fit(X, y, **settings)
+    dask_history = dd.fit(trained, da.from_array(X, chunks=len(X)),
+                          da.from_array(y, chunks=len(y)), sync_every=7, **settings)
+    for got, want in zip(parameters(trained), parameters(expected)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(dask_history["loss"], history["loss"], rtol=1e-12)
+    assert dask_history["learning_rate"] == history["learning_rate"]
+
+
+def fit_two_chunks(digits, net=None, callbacks=(), seed=4, epochs=3):
+    X, y = digits[:2]
+    net = small_network(dtype=np.float32) if net is None else net
+    history = dd.fit(net, da.from_array(X.astype(np.float32), chunks=len(X) // 2 + 1),
+                     da.from_array(y, chunks=500), epochs=epochs, batch_size=16,
+                     learning_rate=0.05, optimizer="adam", sync_every=5, seed=seed,
+                     callbacks=callbacks)
+    return net, history
+
+
+def test_same_seed_same_chunks_same_model_bit_for_bit(client, digits):
+    first, first_history = fit_two_chunks(digits)
+    second, second_history = fit_two_chunks(digits)
+    assert first_history == second_history
+    for a, b in zip(parameters(first), parameters(second)):
+        np.testing.assert_array_equal(a, b)
+    other, _ = fit_two_chunks(digits, seed=5)
+    assert not np.array_equal(parameters(other)[0], parameters(first)[0])
+
+
+class KillAWorker:
+    """Kill a worker process holding a training chunk after the first epoch."""
+
+    def __init__(self, client):
+        self.client, self.killed = client, None
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == 0:
+            address, pid = sorted(self.client.run(os.getpid).items())[0]
+            os.kill(pid, signal.SIGKILL)
+            self.killed = address
+
+
+def test_a_worker_killed_mid_fit_changes_nothing(client, digits):
+    expected, expected_history = fit_two_chunks(digits)
+    killer, net = KillAWorker(client), small_network(dtype=np.float32)
+    try:
+        _, history = fit_two_chunks(digits, net, callbacks=[killer])
+    except RuntimeError as error:  # the other way the issue allows: a clear error
+        assert killer.killed is not None and "round" in str(error)
+        assert all(np.isfinite(p).all() for p in parameters(net))
+    else:
+        # Dask recomputed the lost chunks and rounds: the same model as without the fault.
+        print(f"killed {killer.killed}; training recovered")
+        assert killer.killed is not None
+        assert history == expected_history
+        for a, b in zip(parameters(net), parameters(expected)):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        client.wait_for_workers(2, timeout=60)
+
+
+def test_a_failed_round_is_named_and_leaves_finite_parameters(client, digits):
+    X, y = digits[:2]
+    # A learning rate far too large: the regression diverges after a few epochs.
+    net = densecore.Network.from_sizes([64, 24, 1], output_activation="identity", seed=0)
+    with pytest.raises(RuntimeError, match=r"round \d+ of 6 in epoch [2-9].*FloatingPoint"):
+        dd.fit(net, da.from_array(X, chunks=720), da.from_array(y * 1.0, chunks=720),
+               epochs=10, batch_size=32, learning_rate=50.0, sync_every=4, seed=0)
+    assert all(np.isfinite(p).all() for p in parameters(net))
+
+
+def test_training_refusals(client, digits):
+    X, y = digits[:2]
+    net = small_network()
+    with pytest.raises(TypeError, match="y must be a dask.array.Array, got ndarray"):
+        dd.fit(net, da.from_array(X), y)
+    with pytest.raises(ValueError, match="sync_every must be an integer >= 1, got 0"):
+        dd.fit(net, da.from_array(X), da.from_array(y), sync_every=0)
+    with pytest.raises(ValueError, match=rf"y must have shape \({len(X)},\)"):
+        dd.fit(net, da.from_array(X), da.from_array(y[:10]))
+
+
+def test_two_workers_reach_the_accuracy_of_one_process(client, digits):
+    X, y, X_test, y_test = digits
+    settings = dict(epochs=25, batch_size=32, learning_rate=0.1, seed=0)
+    single = densecore.Network.from_sizes([64, 64, 10], seed=0)
+    single.fit(X, y, **settings)
+    parallel = densecore.Network.from_sizes([64, 64, 10], seed=0)
+    dd.fit(parallel, da.from_array(X, chunks=len(X) // 2 + 1),
+           da.from_array(y, chunks=len(X) // 2 + 1), sync_every=8, **settings)
+    single_accuracy = single.evaluate(X_test, y_test)["accuracy"]
+    parallel_accuracy = parallel.evaluate(X_test, y_test)["accuracy"]
+    print(f"digits test accuracy: one process {single_accuracy:.4f}, "
+          f"2 workers {parallel_accuracy:.4f}")
+    assert parallel_accuracy >= single_accuracy - 0.01
+
+
+# -- estimators -----------------------------------------------------------------
+
+
+def test_dask_classifier_fits_and_predicts_lazily(client, digits):
+    X, y, X_test, y_test = digits
+    clf = dd.DaskDenseClassifier((32,), max_iter=15, batch_size=32, learning_rate_init=0.01,
+                                 sync_every=8, random_state=0)
+    clf.fit(da.from_array(X, chunks=720), da.from_array(y, chunks=720))
+    assert clf.n_iter_ == len(clf.loss_curve_) > 0
+    predicted = clf.predict(da.from_array(X_test, chunks=100))
+    assert isinstance(predicted, da.Array)
+    np.testing.assert_array_equal(predicted.compute(), clf.predict(X_test))
+    assert np.mean(clf.predict(X_test) == y_test) > 0.9
+    assert clf.predict_proba(da.from_array(X_test, chunks=100)).compute().shape == (
+        len(X_test), 10)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X_test), clf.predict_proba(X_test))
+
+
+def test_dask_regressor_fits(client, digits):
+    X, y = digits[:2]
+    reg = dd.DaskDenseRegressor((16,), max_iter=5, random_state=0)
+    reg.fit(da.from_array(X, chunks=720), da.from_array(y.astype(float), chunks=720))
+    assert reg.predict(da.from_array(X, chunks=720)).compute().shape == (len(X),)
+    with pytest.raises(ValueError, match="early_stopping=False"):
+        dd.DaskDenseRegressor(early_stopping=True).fit(da.from_array(X), da.from_array(y))
+
+
+def test_estimators_pickle_to_identical_predictions(digits):
+    X, y = digits[:2]
+    clf = DenseClassifier((8,), max_iter=3, random_state=0).fit(X, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+def test_grid_search_runs_on_the_cluster(client, digits):
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = digits[:2]
+    search = GridSearchCV(DenseClassifier(max_iter=5, random_state=0),
+                          {"hidden_layer_sizes": [(8,), (16,)]}, cv=2)
+    with parallel_backend("dask"), distributed.get_task_stream(client) as tasks:
+        search.fit(X, y)
+    assert set(search.cv_results_["param_hidden_layer_sizes"]) == {(8,), (16,)}
+    assert len({task["worker"] for task in tasks.data}) == 2
+
+
+def test_dask_ml_wrappers(client, digits):
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    X, y, X_test, y_test = digits
+    post = wrappers.ParallelPostFit(DenseClassifier((16,), max_iter=20, random_state=0))
+    post.fit(X, y)
+    predicted = post.predict(da.from_array(X_test, chunks=100))
+    np.testing.assert_array_equal(predicted.compute(), post.estimator.predict(X_test))
+    incremental = wrappers.Incremental(
+        DenseClassifier((16,), learning_rate_init=0.05, random_state=0), scoring="accuracy")
+    incremental.fit(da.from_array(X, chunks=360), da.from_array(y, chunks=360),
+                    classes=np.arange(10))
+    assert incremental.score(da.from_array(X_test, chunks=100),
+                             da.from_array(y_test, chunks=100)) > 0.7
+
+
+# -- the command line -------------------------------------------------------------
+
+
+def run_cli(*arguments, cwd):
+    return subprocess.run([sys.executable, "-m", "densecore", "train", "--epochs", "2",
+                           *arguments], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_cli_trains_on_a_running_scheduler(client):
+    result = run_cli("--dask", client.scheduler.address, cwd=os.getcwd())
+    assert result.returncode == 0, result.stderr
+    assert "2 Dask workers" in result.stdout and "test accuracy" in result.stdout
+
+
+def test_cli_starts_a_local_cluster(tmp_path):
+    result = run_cli("--dask", "local:1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 Dask workers" in result.stdout and "test accuracy" in result.stdout
+
+
+def test_cli_refuses_a_bad_address(tmp_path):
+    result = run_cli("--dask", "local:0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--dask" in result.stderr
