@@ -6,7 +6,15 @@ callable from Cython (``cimport densecore.kernels``).
 """
 __version__ = "0.1.0"
 
+from importlib.util import find_spec
 from pathlib import Path
+
+if find_spec(f"{__name__}.kernels") is None:
+    raise ImportError(
+        f"densecore's compiled modules are not in {Path(__file__).parent}: this is a "
+        "source folder that was never built (python -m from the repository root "
+        "finds it first). Install with `pip install -e .`, or run from another folder."
+    )
 
 from densecore.activations import relu, relu_derivative
 from densecore.layer import Layer
