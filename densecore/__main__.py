@@ -183,5 +183,6 @@ def main(argv=None):
     args = parser().parse_args(argv)
     args.run(args)
 
+
 if __name__ == "__main__":
     main()
