@@ -4,17 +4,17 @@ Dask owns scheduling, data placement, transfers and worker failure; this
 module adds the algorithm.  :func:`predict` and :func:`predict_proba` map a
 model over the row chunks of a Dask array.  :func:`fit` trains a network by
 synchronous local SGD with model averaging: one replica per row chunk runs
-``sync_every`` mini-batches on its chunk, where the chunk lives, then the
-client averages the replicas' parameters and optimizer state and sends the
-average back.  :class:`DaskDenseClassifier` and :class:`DaskDenseRegressor`
+``sync_every`` mini-batches on its chunk, where the chunk lives, then a task
+averages the replicas' parameters and optimizer state and the next round
+starts from the average, on the workers.  :class:`DaskDenseClassifier` and :class:`DaskDenseRegressor`
 put that behind the scikit-learn estimator API.
 
 Importing this module needs ``dask[distributed]`` and scikit-learn (the
 ``dask`` and ``sklearn`` extras); ``import densecore`` imports neither.
 """
-import copy
 import math
 import numbers
+from typing import NamedTuple
 
 import dask
 import dask.array as da
@@ -23,6 +23,7 @@ from distributed import default_client
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 
+from densecore.layer import Layer
 from densecore.network import Network, progress
 from densecore.sklearn import DenseClassifier, DenseRegressor
 
@@ -112,13 +113,15 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     """Train ``net`` in place on Dask arrays by synchronous local SGD; return the history.
 
     Each row chunk of ``X`` trains a replica of ``net`` on the worker that
-    holds it.  A round is ``sync_every`` mini-batches of every replica through
-    :meth:`Network.partial_fit`; the client then averages the replicas'
-    parameters and optimizer state, weighted by the samples each saw in the
-    round, and the next round starts from that average.  An epoch visits every
-    chunk's rows once, in an order drawn per chunk from one generator seeded by
-    ``seed``: with a single chunk, the batches and the result are those of
-    ``Network.fit`` with the same ``seed``.
+    holds it.  A round is ``sync_every`` mini-batches of every replica, as
+    :meth:`Network.partial_fit` runs them; a task on a worker then averages the
+    replicas' parameters and optimizer state, weighted by the samples each saw
+    in the round, and the next round starts from that average.  The rounds of
+    an epoch are submitted together, so the workers pass the average to each
+    other without waiting for the client, which gathers it once per epoch.  An
+    epoch visits every chunk's rows once, in an order drawn per chunk from one
+    generator seeded by ``seed``: with a single chunk, the batches and the
+    result are those of ``Network.fit`` with the same ``seed``.
 
     Parameters
     ----------
@@ -145,27 +148,32 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
 
     Returns
     -------
-    history : dict of lists
-        ``loss`` (the mean training loss of each epoch, computed on the
-        workers) and ``learning_rate``.
+    history : dict of lists, one value per epoch
+        As ``Network.fit`` gives it without validation: ``loss`` (the mean
+        training loss, computed on the workers), ``accuracy`` for the
+        cross-entropies (scored on each batch before its update) and
+        ``learning_rate``.
 
     Raises
     ------
     RuntimeError
-        If a round fails beyond what Dask recovers from (a task that raised, a
-        worker that died too often); the message names the round.
-    FloatingPointError
-        If the averaged parameters are not finite.
+        If a round fails beyond what Dask recovers from (a task that raised,
+        such as non-finite averaged parameters, or a worker that died too
+        often); the message names the round.
 
     Notes
     -----
-    After an error ``net`` keeps the parameters averaged after the last round
-    that succeeded.  A worker that dies is Dask's to recover: its chunks are
-    recomputed from the graph, its round re-run elsewhere, and the result is
-    the same as without the failure.
+    After an error ``net`` holds the parameters averaged at the end of the
+    last epoch that completed: finite, and never a partial average.  A worker
+    that dies is Dask's to recover: the chunks and averages it held are
+    recomputed from the graph (back to the start of the epoch at most), and
+    the result is the same as without the failure.
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a densecore Network, got {type(net).__name__}")
+    if not all(net.activation_names):
+        raise ValueError("data-parallel training needs named activations, got a "
+                         "Python-callable activation")
     client = default_client() if client is None else client
     epochs = _count(epochs, "epochs", minimum=0)
     span = _count(batch_size, "batch_size") * _count(sync_every, "sync_every")
@@ -174,9 +182,10 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     chunks = _chunk_futures(client, X, y)
     sizes = X.chunks[0]
     n_rounds = max(math.ceil(size / span) for size in sizes)
-    settings = {"batch_size": batch_size, "learning_rate": learning_rate,
-                "optimizer": optimizer, "alpha": alpha, "clip_norm": clip_norm}
-    net._restore_optimizer({})
+    settings = {"batch_size": batch_size, "learning_rate": learning_rate, "alpha": alpha,
+                "clip_norm": clip_norm}
+    net._use_optimizer(optimizer, keep_state=False)
+    blueprint = _Blueprint.of(net)
     rng = np.random.default_rng(seed)
     callbacks = list(callbacks or ())
     history = {}
@@ -184,12 +193,13 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     try:
         for epoch in epoch_numbers:
             orders = [rng.permutation(size) for size in sizes]
-            total = 0.0
-            for round_ in range(n_rounds):
-                rows = [order[round_ * span:(round_ + 1) * span] for order in orders]
-                total += _round(client, net, chunks, rows, settings,
-                                f"round {round_ + 1} of {n_rounds} in epoch {epoch + 1}")
-            logs = {"loss": total / X.shape[0], "learning_rate": float(learning_rate)}
+            rounds = [[order[r * span:(r + 1) * span] for order in orders]
+                      for r in range(n_rounds)]
+            names = [f"round {r + 1} of {n_rounds} in epoch {epoch + 1}" for r in range(n_rounds)]
+            state, tally = _epoch(client, blueprint, net._training_state(), chunks, rounds,
+                                  settings, names)
+            net._restore_training_state(state)
+            logs = {**net._logs(*tally), "learning_rate": float(learning_rate)}
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             show(epoch, logs)
@@ -228,62 +238,97 @@ def _chunk_futures(client, X, y):
     return list(zip(futures[:len(parts) // 2], futures[len(parts) // 2:]))
 
 
-def _train_replica(net, X, y, rows, settings):
-    """Train a copy of ``net`` on ``rows`` of one chunk.
+class _Blueprint(NamedTuple):
+    """What a worker needs to build a replica of a network, without its arrays."""
 
-    Returns its ``[(weights, bias)]``, optimizer arrays and summed loss: plain
-    arrays, which travel back without a copy.
+    sizes: list
+    activations: list
+    loss: str
+    dtype: str
+    optimizer: object
+
+    @classmethod
+    def of(cls, net):
+        return cls(net.sizes, net.activation_names, net.loss, net.dtype.name, net.optimizer)
+
+    def replica(self, state):
+        """A network of this blueprint holding ``state``, as ``Network._training_state``
+        gives it (parameters, optimizer slots and step), in arrays of its own."""
+        layers = [Layer(n_out, n_in, name, dtype=self.dtype, init=_zeros)
+                  for n_in, n_out, name in zip(self.sizes, self.sizes[1:], self.activations)]
+        net = Network(layers, loss=self.loss)
+        net._use_optimizer(self.optimizer, keep_state=False)
+        net._restore_training_state(state)
+        return net
+
+
+def _zeros(shape, rng):
+    return np.zeros(shape)
+
+
+def _epoch(client, blueprint, state, chunks, rounds, settings, names):
+    """Run an epoch's rounds on the workers from ``state``.
+
+    Returns the state averaged after the last round and the epoch's tally:
+    summed loss, right answers, samples and answers scored.
     """
-    # Tasks on one worker share the network they were given: train a copy.
-    replica = copy.deepcopy(net)
-    loss = replica.partial_fit(X[rows], y[rows], shuffle=False, **settings)
-    parameters = [(layer.weights, layer.bias) for layer in replica.layers]
-    return parameters, replica._optimizer_arrays(), loss * len(rows)
-
-
-def _round(client, net, chunks, rows, settings, name):
-    """Run one round on the workers and average it into ``net``; the round's summed loss."""
-    # The network is one task of the round: it travels once to each worker,
-    # and Dask can recompute it, like the chunks, if a worker dies.
-    state = client.submit(copy.copy, net, pure=False)
-    work = [(chunk, part) for chunk, part in zip(chunks, rows) if len(part)]
-    replicas = [client.submit(_train_replica, state, X, y, part, settings, pure=False)
-                for (X, y), part in work]
+    # The starting state is data inside a task, so that Dask can recompute it
+    # (and the chain of rounds after it) if the worker holding it dies.
+    averaged = client.submit(_start_of_epoch, state, pure=False)
+    tallies = []
+    for rows, name in zip(rounds, names):
+        work = [(chunk, part) for chunk, part in zip(chunks, rows) if len(part)]
+        replicas = [client.submit(_train_replica, blueprint, averaged, X, y, part, settings,
+                                  pure=False) for (X, y), part in work]
+        averaged = client.submit(_average, replicas, name, pure=False)
+        tallies.append(client.submit(_tally, averaged, pure=False))
     try:
-        results = client.gather(replicas)
+        (state, _), *round_tallies = client.gather([averaged, *tallies])
     except Exception as error:
-        raise RuntimeError(f"data-parallel training failed in {name}: {error!r}; the network "
-                           "keeps the parameters averaged before it") from error
-    parameters, states, losses = zip(*results)
-    _average_into(net, parameters, states, [len(part) for _, part in work], name)
-    return math.fsum(losses)
+        failed = next(name for name, tally in zip(names, tallies) if tally.status != "finished")
+        raise RuntimeError(f"data-parallel training failed in {failed}: {error!r}; the "
+                           "network keeps the parameters averaged before that epoch") from error
+    return state, np.sum(round_tallies, axis=0).tolist()
 
 
-def _average_into(net, parameters, states, samples, name):
-    """Set ``net`` to the mean of the replicas' parameters and optimizer states,
-    weighted by the ``samples`` each saw."""
+def _tally(averaged):
+    return averaged[1]
+
+
+def _start_of_epoch(state):
+    """An epoch's starting point: ``state`` and the empty tally."""
+    return state, np.zeros(4)
+
+
+def _train_replica(blueprint, averaged, X, y, rows, settings):
+    """Train a replica holding the ``averaged`` state on ``rows`` of one chunk.
+
+    Returns its state, the samples it saw and its tally.
+    """
+    replica = blueprint.replica(averaged[0])
+    X, Y = replica._samples(X[rows]), replica._targets(y[rows], len(rows))
+    total, right = replica._pass(X, Y, optimizer=replica.optimizer, rng=None, **settings)
+    return replica._training_state(), np.array([total, right, len(Y), replica._answers(Y)])
+
+
+def _average(replicas, name):
+    """The replicas' states averaged, weighted by the samples each saw, and the round's
+    tally; ``FloatingPointError`` if the average is not finite."""
+    states, tallies = zip(*replicas)
+    samples = [tally[2] for tally in tallies]
     shares = [n / sum(samples) for n in samples]
 
     def mean(arrays):
         return sum(share * array for share, array in zip(shares, arrays))
 
-    parameters = [(mean(weights), mean(biases))
-                  for weights, biases in (zip(*layer) for layer in zip(*parameters))]
-    if not all(np.isfinite(p).all() for pair in parameters for p in pair):
-        raise FloatingPointError(f"the averaged parameters are not finite after {name}; the "
-                                 "network keeps those from before it (try a smaller "
-                                 "learning_rate)")
-    state = dict(states[0])
-    for key in state:
-        if key.startswith("slot_"):
-            state[key] = mean([s[key] for s in states])
+    parameters, slots, steps = zip(*states)
+    parameters = [mean(arrays) for arrays in zip(*parameters)]
+    if not all(np.isfinite(p).all() for p in parameters):
+        raise FloatingPointError(f"the averaged parameters are not finite after {name}; "
+                                 "try a smaller learning_rate")
+    slots = [[mean(arrays) for arrays in zip(*layer)] for layer in zip(*slots)]
     # Replicas of smaller chunks may have stopped earlier in the round.
-    state["step"] = np.array(max(int(s["step"]) for s in states))
-    for layer, (weights, bias) in zip(net.layers, parameters):
-        layer.weights, layer.bias = weights, bias
-    net._restore_optimizer(state)
-
-
+    return (parameters, slots, max(steps)), sum(tallies)
 # -- scikit-learn estimators ---------------------------------------------------
 
 _SEED_BOUND = np.iinfo(np.int32).max

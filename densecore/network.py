@@ -242,7 +242,9 @@ class Network:
         epoch_numbers, show, close = progress(epochs, verbose)
         try:
             for epoch in epoch_numbers:
-                logs = {**run(rng if shuffle else None, rate, epoch), "learning_rate": rate}
+                total, right = run(rng if shuffle else None, rate, epoch)
+                logs = {**self._logs(total, right, len(Y), self._answers(Y)),
+                        "learning_rate": rate}
                 if validation is not None:
                     logs.update({f"val_{key}": value
                                  for key, value in self._score(*validation).items()})
@@ -273,11 +275,11 @@ class Network:
         training); another optimizer, or other settings, start a fresh state.
         """
         X = self._samples(X)
-        Y = self._targets(y, len(X))
-        rate = _number(learning_rate, "learning_rate", minimum=0, open_interval=True)
-        optimizer = optimizer if optimizer is not None else self.optimizer or "sgd"
-        run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=True)
-        return run(np.random.default_rng(seed) if shuffle else None, rate, epoch=0)["loss"]
+        rng = np.random.default_rng(seed) if shuffle else None
+        total, _ = self._pass(X, self._targets(y, len(X)), batch_size=batch_size,
+                              learning_rate=learning_rate, optimizer=optimizer, alpha=alpha,
+                              clip_norm=clip_norm, rng=rng)
+        return total / len(X)
 
     def predict(self, X):
         """The output layer's activations, ``(n_samples, output_size)``."""
@@ -405,6 +407,21 @@ class Network:
 
     # -- training ---------------------------------------------------------
 
+    def _pass(self, X, Y, *, batch_size, learning_rate, optimizer, alpha, clip_norm, rng):
+        """One pass of ``partial_fit`` over checked ``X`` and ``Y``: its summed loss and
+        right answers.  ``rng`` draws the order (None: the order of the rows)."""
+        rate = _number(learning_rate, "learning_rate", minimum=0, open_interval=True)
+        optimizer = optimizer if optimizer is not None else self.optimizer or "sgd"
+        run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=True)
+        return run(rng, rate, epoch=0)
+
+    def _logs(self, total, right, n_samples, n_answers):
+        """An epoch's logs: its mean loss, and its accuracy for the cross-entropies."""
+        logs = {"loss": total / n_samples}
+        if self.loss in LOSS_OUTPUT:
+            logs["accuracy"] = right / n_answers
+        return logs
+
     def _parameters(self):
         """Every parameter array, in place: W0, b0 (flat), W1, b1, ..."""
         return [p for layer in self.layers for p in (layer._weights, layer._bias.ravel())]
@@ -439,7 +456,8 @@ class Network:
         self._step = 0
 
     def _start(self, X, Y, batch_size, optimizer, alpha, clip_norm, keep_state):
-        """Check the training options; return ``run(rng, rate, epoch) -> logs`` for a pass."""
+        """Check the training options; return ``run(rng, rate, epoch) -> (summed loss,
+        right answers)`` for a pass."""
         if len(X) == 0:
             raise ValueError("training needs at least one sample, got 0")
         batch_size = min(positive_int(batch_size, "batch_size"), len(X))
@@ -458,10 +476,7 @@ class Network:
                 raise FloatingPointError(
                     f"training diverged in epoch {epoch + 1}: the loss became {total}; the "
                     "parameters are those from before that epoch (try a smaller learning_rate)")
-            logs = {"loss": total / len(X)}
-            if self.loss in LOSS_OUTPUT:
-                logs["accuracy"] = right / self._answers(Y)
-            return logs
+            return total, right
 
         return run
 

@@ -10,6 +10,7 @@ import pytest
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
+from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
 pytest.importorskip("sklearn")
 
 import densecore  # noqa: E402
@@ -101,7 +102,9 @@ def test_one_chunk_gives_what_network_fit_gives(client, digits, optimizer):
                           da.from_array(y, chunks=len(y)), sync_every=7, **settings)
     for got, want in zip(parameters(trained), parameters(expected)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert dask_history.keys() == history.keys() == {"loss", "accuracy", "learning_rate"}
     np.testing.assert_allclose(dask_history["loss"], history["loss"], rtol=1e-12)
+    assert dask_history["accuracy"] == history["accuracy"]
     assert dask_history["learning_rate"] == history["learning_rate"]
 
 
@@ -138,22 +141,69 @@ class KillAWorker:
             self.killed = address
 
 
-def test_a_worker_killed_mid_fit_changes_nothing(client, digits):
-    expected, expected_history = fit_two_chunks(digits)
-    killer, net = KillAWorker(client), small_network(dtype=np.float32)
+class KillAWorkerWhileTraining(SchedulerPlugin):
+    """Kill the worker that starts the ``nth`` replica training task, in the middle of
+    an epoch, whose rounds live only on the workers (the scheduler runs in this process)."""
+
+    def __init__(self, nth):
+        self.nth, self.started, self.killed = nth, 0, None
+
+    async def start(self, scheduler):
+        self.scheduler = scheduler
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        if finish == "processing" and str(key).startswith("_train_replica"):
+            self.started += 1
+            if self.started == self.nth:
+                worker = self.scheduler.tasks[key].processing_on
+                os.kill(worker.pid, signal.SIGKILL)
+                self.killed = worker.address
+
+
+def assert_recovered_or_named_the_round(run, killed, expected, expected_history):
+    """``run(net)`` trains while a worker is killed (``killed()`` says which): the result
+    must be the model trained without the fault, or a RuntimeError naming the round,
+    with finite parameters."""
+    net = small_network(dtype=np.float32)
     try:
-        _, history = fit_two_chunks(digits, net, callbacks=[killer])
+        _, history = run(net)
     except RuntimeError as error:  # the other way the issue allows: a clear error
-        assert killer.killed is not None and "round" in str(error)
+        assert killed() is not None and "round" in str(error)
         assert all(np.isfinite(p).all() for p in parameters(net))
     else:
         # Dask recomputed the lost chunks and rounds: the same model as without the fault.
-        print(f"killed {killer.killed}; training recovered")
-        assert killer.killed is not None
+        print(f"killed {killed()}; training recovered")
+        assert killed() is not None
         assert history == expected_history
         for a, b in zip(parameters(net), parameters(expected)):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_worker_killed_between_epochs_changes_nothing(client, digits):
+    expected, expected_history = fit_two_chunks(digits)
+    killer = KillAWorker(client)
+    try:
+        assert_recovered_or_named_the_round(
+            lambda net: fit_two_chunks(digits, net, callbacks=[killer]), lambda: killer.killed,
+            expected, expected_history)
     finally:
+        client.wait_for_workers(2, timeout=60)
+
+
+def test_a_worker_killed_in_the_middle_of_an_epoch_changes_nothing(client, digits):
+    expected, expected_history = fit_two_chunks(digits)
+    # fit_two_chunks runs 2 chunks x 9 rounds an epoch: kill in the 2nd epoch's 3rd round.
+    client.register_plugin(KillAWorkerWhileTraining(nth=2 * 9 + 5), name="kill-a-worker")
+
+    def killed():
+        return client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.plugins["kill-a-worker"].killed)
+
+    try:
+        assert_recovered_or_named_the_round(
+            lambda net: fit_two_chunks(digits, net), killed, expected, expected_history)
+    finally:
+        client.unregister_scheduler_plugin("kill-a-worker")
         client.wait_for_workers(2, timeout=60)
 
 
