@@ -1,4 +1,5 @@
 """Checks at the Python boundary: the only guard in front of unchecked kernels."""
+import math
 import operator
 
 import numpy as np
@@ -65,3 +66,15 @@ def _require_finite(array, name, what, original=None):
         where = tuple(int(i) for i in np.argwhere(~finite)[0])
         given = (array if original is None else original)[where]
         raise ValueError(f"{name} must hold {what}, got {given} at {where}")
+
+
+def finite_number(value, name, *, minimum, open_interval=False):
+    """``value`` as a finite float >= minimum (> minimum with ``open_interval``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or number < minimum or (open_interval and number == minimum):
+        bound = ">" if open_interval else ">="
+        raise ValueError(f"{name} must be a finite number {bound} {minimum}, got {value!r}")
+    return number

@@ -23,6 +23,7 @@ from distributed import default_client
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 
+from densecore._validation import finite_number
 from densecore.layer import Layer
 from densecore.network import Network, progress
 from densecore.sklearn import DenseClassifier, DenseRegressor
@@ -169,37 +170,17 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     recomputed from the graph (back to the start of the epoch at most), and
     the result is the same as without the failure.
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a densecore Network, got {type(net).__name__}")
-    if not all(net.activation_names):
-        raise ValueError("data-parallel training needs named activations, got a "
-                         "Python-callable activation")
     client = default_client() if client is None else client
     epochs = _count(epochs, "epochs", minimum=0)
-    span = _count(batch_size, "batch_size") * _count(sync_every, "sync_every")
-    X, y = _training_arrays(net, X, y)
-    X, y = client.persist([X, y])
-    chunks = _chunk_futures(client, X, y)
-    sizes = X.chunks[0]
-    n_rounds = max(math.ceil(size / span) for size in sizes)
-    settings = {"batch_size": batch_size, "learning_rate": learning_rate, "alpha": alpha,
-                "clip_norm": clip_norm}
-    net._use_optimizer(optimizer, keep_state=False)
-    blueprint = _Blueprint.of(net)
-    rng = np.random.default_rng(seed)
+    learning_rate = finite_number(learning_rate, "learning_rate", minimum=0, open_interval=True)
+    run = _DataParallelRun(client, net, X, y, batch_size=batch_size, sync_every=sync_every,
+                           optimizer=optimizer, alpha=alpha, clip_norm=clip_norm, seed=seed)
     callbacks = list(callbacks or ())
     history = {}
     epoch_numbers, show, close = progress(epochs, verbose)
     try:
         for epoch in epoch_numbers:
-            orders = [rng.permutation(size) for size in sizes]
-            rounds = [[order[r * span:(r + 1) * span] for order in orders]
-                      for r in range(n_rounds)]
-            names = [f"round {r + 1} of {n_rounds} in epoch {epoch + 1}" for r in range(n_rounds)]
-            state, tally = _epoch(client, blueprint, net._training_state(), chunks, rounds,
-                                  settings, names)
-            net._restore_training_state(state)
-            logs = {**net._logs(*tally), "learning_rate": float(learning_rate)}
+            logs = {**run.epoch(learning_rate), "learning_rate": learning_rate}
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             show(epoch, logs)
@@ -208,6 +189,70 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     finally:
         close()
     return history
+
+
+class _DataParallelRun:
+    """A network trained on the row chunks of Dask arrays, one epoch at a time.
+
+    The arrays are persisted on the workers once; each :meth:`epoch` runs its
+    rounds there and leaves the averaged parameters in the network.
+    """
+
+    def __init__(self, client, net, X, y, *, batch_size, sync_every, optimizer, alpha,
+                 clip_norm, seed):
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be a densecore Network, got {type(net).__name__}")
+        if not all(net.activation_names):
+            raise ValueError("data-parallel training needs named activations, got a "
+                             "Python-callable activation")
+        self.span = _count(batch_size, "batch_size") * _count(sync_every, "sync_every")
+        X, y = client.persist(list(_training_arrays(net, X, y)))
+        self.client, self.net = client, net
+        self.chunks = _chunk_futures(client, X, y)
+        self.sizes = X.chunks[0]
+        self.n_rounds = max(math.ceil(size / self.span) for size in self.sizes)
+        self.settings = {"batch_size": batch_size, "alpha": alpha, "clip_norm": clip_norm}
+        net._use_optimizer(optimizer, keep_state=False)
+        self.blueprint = _Blueprint.of(net)
+        self.rng = np.random.default_rng(seed)
+        self.epochs_run = 0
+
+    def epoch(self, learning_rate):
+        """One epoch at ``learning_rate``; its logs (``loss``, and ``accuracy`` for the
+        cross-entropies).  ``RuntimeError`` naming the round if one fails."""
+        self.epochs_run += 1
+        orders = [self.rng.permutation(size) for size in self.sizes]
+        rounds = [[order[r * self.span:(r + 1) * self.span] for order in orders]
+                  for r in range(self.n_rounds)]
+        names = [f"round {r + 1} of {self.n_rounds} in epoch {self.epochs_run}"
+                 for r in range(self.n_rounds)]
+        state, tally = self._run_rounds(rounds, names, learning_rate)
+        self.net._restore_training_state(state)
+        return self.net._logs(*tally)
+
+    def _run_rounds(self, rounds, names, learning_rate):
+        """The state averaged after the last of ``rounds`` and their tally: summed loss,
+        right answers, samples and answers scored."""
+        client, settings = self.client, {**self.settings, "learning_rate": learning_rate}
+        # The starting state is data inside a task, so that Dask can recompute it
+        # (and the chain of rounds after it) if the worker holding it dies.
+        averaged = client.submit(_start_of_epoch, self.net._training_state(), pure=False)
+        tallies = []
+        for rows, name in zip(rounds, names):
+            work = [(chunk, part) for chunk, part in zip(self.chunks, rows) if len(part)]
+            replicas = [client.submit(_train_replica, self.blueprint, averaged, X, y, part,
+                                      settings, pure=False) for (X, y), part in work]
+            averaged = client.submit(_average, replicas, name, pure=False)
+            tallies.append(client.submit(_tally, averaged, pure=False))
+        try:
+            (state, _), *round_tallies = client.gather([averaged, *tallies])
+        except Exception as error:
+            failed = next(name for name, tally in zip(names, tallies)
+                          if tally.status != "finished")
+            raise RuntimeError(f"data-parallel training failed in {failed}: {error!r}; the "
+                               "network keeps the parameters averaged before that epoch"
+                               ) from error
+        return state, np.sum(round_tallies, axis=0).tolist()
 
 
 def _count(value, name, minimum=1):
@@ -264,31 +309,6 @@ class _Blueprint(NamedTuple):
 
 def _zeros(shape, rng):
     return np.zeros(shape)
-
-
-def _epoch(client, blueprint, state, chunks, rounds, settings, names):
-    """Run an epoch's rounds on the workers from ``state``.
-
-    Returns the state averaged after the last round and the epoch's tally:
-    summed loss, right answers, samples and answers scored.
-    """
-    # The starting state is data inside a task, so that Dask can recompute it
-    # (and the chain of rounds after it) if the worker holding it dies.
-    averaged = client.submit(_start_of_epoch, state, pure=False)
-    tallies = []
-    for rows, name in zip(rounds, names):
-        work = [(chunk, part) for chunk, part in zip(chunks, rows) if len(part)]
-        replicas = [client.submit(_train_replica, blueprint, averaged, X, y, part, settings,
-                                  pure=False) for (X, y), part in work]
-        averaged = client.submit(_average, replicas, name, pure=False)
-        tallies.append(client.submit(_tally, averaged, pure=False))
-    try:
-        (state, _), *round_tallies = client.gather([averaged, *tallies])
-    except Exception as error:
-        failed = next(name for name, tally in zip(names, tallies) if tally.status != "finished")
-        raise RuntimeError(f"data-parallel training failed in {failed}: {error!r}; the "
-                           "network keeps the parameters averaged before that epoch") from error
-    return state, np.sum(round_tallies, axis=0).tolist()
 
 
 def _tally(averaged):
@@ -372,54 +392,43 @@ class _DaskDenseMixin:
             The fitted estimator.
         """
         self._check_parameters()
-        if self.early_stopping or self.warm_start or (
-                self.solver == "sgd" and self.learning_rate != "constant"):
-            raise ValueError("the Dask estimators train with early_stopping=False, "
-                             "warm_start=False and a constant learning_rate, got "
-                             f"early_stopping={self.early_stopping!r}, warm_start="
-                             f"{self.warm_start!r}, learning_rate={self.learning_rate!r}")
+        if self.early_stopping:
+            raise ValueError("the Dask estimators do not support early_stopping=True: "
+                             "hold out a validation set with dask_ml.model_selection."
+                             "train_test_split and score it instead")
         _count(self.sync_every, "sync_every")
         X = _rows(X)
         if X.dtype not in (np.float32, np.float64):
             X = X.astype(np.float64)
-        targets, n_outputs = self._dask_targets(y)
+        reset = not (self.warm_start and hasattr(self, "_network"))
+        targets, n_outputs = self._dask_targets(y, reset)
         rng = check_random_state(self.random_state)
-        self.n_features_in_ = X.shape[1]
-        self._initialize(X.shape[1], n_outputs, X.dtype, rng)
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            self._initialize(X.shape[1], n_outputs, X.dtype, rng)
         self._start_optimizer()
         batch_size = self._batch_size(X.shape[0])
-        scale = self._gradient_scale()
-        self.n_iter_ = 0
-        fit(self._network, X, targets, epochs=self.max_iter, batch_size=batch_size,
-            learning_rate=self._learning_rate * (scale if self.solver == "sgd" else 1),
-            optimizer=self._optimizer, sync_every=self.sync_every,
-            alpha=self.alpha / (batch_size * scale), seed=rng.randint(_SEED_BOUND),
-            callbacks=[_LossCurve(self, X.shape[0], batch_size)])
+        self._cluster_run = _DataParallelRun(
+            default_client(), self._network, X, targets, batch_size=batch_size,
+            sync_every=self.sync_every, optimizer=self._optimizer,
+            alpha=self.alpha / (batch_size * self._gradient_scale()), clip_norm=None,
+            seed=rng.randint(_SEED_BOUND))
+        try:
+            # scikit-learn's epochs, schedules and stopping rules, on the cluster.
+            self._train(X, None, None, rng, incremental=False)
+        finally:
+            del self._cluster_run
         return self
+
+    def _epoch(self, X, Y, batch_size, rng):
+        """One epoch on the cluster; the mean loss with scikit-learn's L2 term."""
+        return self._cluster_run.epoch(self._step_rate())["loss"] + self._l2_penalty(batch_size)
 
     def predict(self, X):
         """``predict`` of :mod:`densecore.sklearn`; lazily, by row chunk, for a Dask array."""
         if isinstance(X, da.Array):
             return _map_rows(self, "predict", X)
         return super().predict(X)
-
-
-class _LossCurve:
-    """Records ``loss_curve_`` and stops training by scikit-learn's rule on the training loss."""
-
-    def __init__(self, estimator, n_samples, batch_size):
-        self.estimator, self.n_samples, self.batch_size = estimator, n_samples, batch_size
-
-    def on_epoch_end(self, epoch, logs):
-        estimator = self.estimator
-        # scikit-learn's loss curve counts the L2 penalty of each batch.
-        penalty = sum(np.vdot(w, w) for w in estimator.coefs_)
-        estimator.loss_curve_.append(
-            logs["loss"] + 0.5 * estimator.alpha * penalty / self.batch_size)
-        estimator.n_iter_ += 1
-        estimator.t_ += self.n_samples
-        estimator._record_loss()
-        return estimator._no_improvement_count <= estimator.n_iter_no_change
 
 
 _DASK_PARAMETERS = """
@@ -430,13 +439,13 @@ _DASK_PARAMETERS = """
         Mini-batches each replica runs between two averagings.
 
     ``fit`` takes Dask arrays, needs a ``distributed.Client`` (the default
-    one) and trains by :func:`densecore.dask.fit`, one replica per row chunk
-    of ``X``, with ``batch_size`` samples per replica and batch.  It supports a
-    constant learning rate, no early stopping and no warm start; the other
-    methods are those of the estimator underneath, and ``predict`` (and
-    ``predict_proba``) of a Dask array are lazy Dask arrays.
+    one) and trains as :func:`densecore.dask.fit` does, one replica per row
+    chunk of ``X``, with ``batch_size`` samples per replica and batch, under
+    the estimator's epochs, learning-rate schedules, stopping rule and warm
+    start; ``early_stopping=True`` is refused (it would hold out part of a
+    Dask array).  The other methods are those of the estimator underneath, and
+    ``predict`` (and ``predict_proba``) of a Dask array are lazy Dask arrays.
 """
-
 
 
 class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
@@ -460,15 +469,18 @@ class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
             return _map_rows(self, "predict_proba", X)
         return super().predict_proba(X)
 
-    def _dask_targets(self, y):
-        """Class indices by chunk, and the number of outputs; sets ``classes_``."""
+    def _dask_targets(self, y, reset):
+        """Class indices by chunk, and the number of outputs; sets ``classes_`` on a reset."""
         _labels(y)
         classes = da.unique(y).compute()
-        if len(classes) < 2:
-            raise ValueError(f"y must hold at least 2 classes, got {classes}")
-        self._binarizer = LabelBinarizer().fit(classes)
-        self.classes_ = self._binarizer.classes_
-        n_outputs = 1 if len(classes) == 2 else len(classes)
+        if reset:
+            if len(classes) < 2:
+                raise ValueError(f"y must hold at least 2 classes, got {classes}")
+            self._binarizer = LabelBinarizer().fit(classes)
+            self.classes_ = self._binarizer.classes_
+        elif len(unknown := np.setdiff1d(classes, self.classes_)):
+            raise ValueError(f"y has classes {unknown} that are not in classes_ {self.classes_}")
+        n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
         return y.map_blocks(_class_indices, self.classes_, dtype=np.intp), n_outputs
 
 
@@ -476,7 +488,7 @@ class DaskDenseRegressor(_DaskDenseMixin, DenseRegressor):
     __doc__ = f"""A :class:`densecore.sklearn.DenseRegressor` that trains on Dask arrays.
     {_DASK_PARAMETERS}"""
 
-    def _dask_targets(self, y):
+    def _dask_targets(self, y, reset):
         """The targets, and the number of outputs."""
         if not isinstance(y, da.Array) or y.ndim not in (1, 2):
             raise TypeError(f"y must be a 1-d or 2-d dask.array.Array, got {type(y).__name__} "

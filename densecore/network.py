@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from densecore import _blas, _serialization, _train, activations, kernels, optimizers
-from densecore._validation import as_matrix, positive_int, real_array
+from densecore._validation import as_matrix, finite_number, positive_int, real_array
 from densecore.layer import Layer
 
 LOSSES = {
@@ -230,12 +230,12 @@ class Network:
         (X, Y), validation = self._split_validation(X, Y, validation_data, validation_split, rng)
         epochs = _non_negative_int(epochs, "epochs")
         patience = positive_int(patience, "patience")
-        min_delta = _number(min_delta, "min_delta", minimum=0)
+        min_delta = finite_number(min_delta, "min_delta", minimum=0)
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-        power_t = _number(power_t, "power_t", minimum=0)
+        power_t = finite_number(power_t, "power_t", minimum=0)
         callbacks = list(callbacks or ())
-        rate = learning_rate = _number(learning_rate, "learning_rate", minimum=0,
+        rate = learning_rate = finite_number(learning_rate, "learning_rate", minimum=0,
                                        open_interval=True)
         run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=False)
         history, plateau, best_parameters = {}, Plateau(patience, min_delta), None
@@ -346,7 +346,7 @@ class Network:
 
     def _split_validation(self, X, Y, validation_data, validation_split, rng):
         """``((X, Y) to train on, (X_val, Y_val) or None)``."""
-        split = _number(validation_split, "validation_split", minimum=0)
+        split = finite_number(validation_split, "validation_split", minimum=0)
         if split >= 1:
             raise ValueError(f"validation_split must lie in [0, 1), got {split}")
         if validation_data is not None:
@@ -410,7 +410,7 @@ class Network:
     def _pass(self, X, Y, *, batch_size, learning_rate, optimizer, alpha, clip_norm, rng):
         """One pass of ``partial_fit`` over checked ``X`` and ``Y``: its summed loss and
         right answers.  ``rng`` draws the order (None: the order of the rows)."""
-        rate = _number(learning_rate, "learning_rate", minimum=0, open_interval=True)
+        rate = finite_number(learning_rate, "learning_rate", minimum=0, open_interval=True)
         optimizer = optimizer if optimizer is not None else self.optimizer or "sgd"
         run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=True)
         return run(rng, rate, epoch=0)
@@ -461,8 +461,8 @@ class Network:
         if len(X) == 0:
             raise ValueError("training needs at least one sample, got 0")
         batch_size = min(positive_int(batch_size, "batch_size"), len(X))
-        alpha = _number(alpha, "alpha", minimum=0)
-        clip_norm = 0.0 if clip_norm is None else _number(
+        alpha = finite_number(alpha, "alpha", minimum=0)
+        clip_norm = 0.0 if clip_norm is None else finite_number(
             clip_norm, "clip_norm", minimum=0, open_interval=True)
         self._use_optimizer(optimizer, keep_state)
         run_epoch = self._epoch_runner(Y.shape[1], batch_size, alpha, clip_norm)
@@ -589,16 +589,4 @@ def _non_negative_int(value, name):
     number = operator.index(value)
     if number < 0:
         raise ValueError(f"{name} must be >= 0, got {number}")
-    return number
-
-
-def _number(value, name, *, minimum, open_interval=False):
-    """``value`` as a finite float >= minimum (> minimum with ``open_interval``)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number) or number < minimum or (open_interval and number == minimum):
-        bound = ">" if open_interval else ">="
-        raise ValueError(f"{name} must be a finite number {bound} {minimum}, got {value!r}")
     return number

@@ -338,19 +338,26 @@ class _DenseBase(BaseEstimator):
         """
         order = rng.permutation(len(X)) if self.shuffle else np.arange(len(X))
         n_full = len(X) - len(X) % batch_size
-        scale = self._gradient_scale()
-        rate = self._learning_rate * (scale if self.solver == "sgd" else 1)
         total = 0.0
         for rows in (order[:n_full], order[n_full:]):
             if len(rows) == 0:
                 continue
             size = min(batch_size, len(rows))
             loss = self._network.partial_fit(
-                X[rows], Y[rows], batch_size=size, learning_rate=rate,
-                optimizer=self._optimizer, alpha=self.alpha / (size * scale), shuffle=False)
-            squared_weights = sum(np.vdot(w, w) for w in self.coefs_)
-            total += loss * len(rows) + 0.5 * self.alpha * squared_weights * len(rows) / size
+                X[rows], Y[rows], batch_size=size, learning_rate=self._step_rate(),
+                optimizer=self._optimizer, alpha=self.alpha / (size * self._gradient_scale()),
+                shuffle=False)
+            total += (loss + self._l2_penalty(size)) * len(rows)
         return total / len(X)
+
+    def _step_rate(self):
+        """The rate densecore steps with: the current learning rate, times the
+        gradient scale for "sgd" (Adam's steps do not depend on the scale)."""
+        return self._learning_rate * (self._gradient_scale() if self.solver == "sgd" else 1)
+
+    def _l2_penalty(self, batch_size):
+        """scikit-learn's L2 term in the mean loss of a batch of ``batch_size``."""
+        return 0.5 * self.alpha * sum(np.vdot(w, w) for w in self.coefs_) / batch_size
 
     def _record_loss(self):
         """Count an epoch without progress of ``tol`` in the training loss."""

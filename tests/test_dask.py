@@ -17,6 +17,7 @@ import densecore  # noqa: E402
 import densecore.dask as dd  # noqa: E402
 from densecore.__main__ import digits_split  # noqa: E402
 from densecore.sklearn import DenseClassifier  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -267,8 +268,38 @@ def test_dask_regressor_fits(client, digits):
     reg = dd.DaskDenseRegressor((16,), max_iter=5, random_state=0)
     reg.fit(da.from_array(X, chunks=720), da.from_array(y.astype(float), chunks=720))
     assert reg.predict(da.from_array(X, chunks=720)).compute().shape == (len(X),)
-    with pytest.raises(ValueError, match="early_stopping=False"):
+    with pytest.raises(ValueError, match="do not support early_stopping=True"):
         dd.DaskDenseRegressor(early_stopping=True).fit(da.from_array(X), da.from_array(y))
+
+
+@pytest.mark.parametrize("schedule, patience, expected", [
+    ("invscaling", 10, lambda t: 0.1 / (t + 1) ** 0.5),
+    # No epoch after the first improves by tol=inf: "adaptive" divides the rate by 5
+    # after epochs 3 and 5.
+    ("adaptive", 1, lambda t: 0.1 / 5 ** 2),
+])
+def test_dask_classifier_follows_the_learning_rate_schedules(client, digits, schedule,
+                                                            patience, expected):
+    X, y = (da.from_array(a, chunks=720) for a in digits[:2])
+    clf = dd.DaskDenseClassifier((16,), solver="sgd", learning_rate=schedule,
+                                 learning_rate_init=0.1, power_t=0.5, max_iter=6, tol=np.inf,
+                                 n_iter_no_change=patience, sync_every=4, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 6 and clf.t_ == 6 * len(digits[0])
+    assert clf._learning_rate == pytest.approx(expected(clf.t_))
+
+
+def test_dask_classifier_warm_start_goes_on_from_the_fitted_network(client, digits):
+    X, y = (da.from_array(a, chunks=720) for a in digits[:2])
+    clf = dd.DaskDenseClassifier((16,), max_iter=2, warm_start=True, random_state=0)
+    first_network = clf.fit(X, y)._network
+    first_loss = clf.loss_curve_[-1]
+    clf.fit(X, y)
+    assert clf._network is first_network and len(clf.loss_curve_) == 4
+    assert clf.loss_curve_[2] < first_loss  # went on from where it stopped
+    with pytest.raises(ValueError, match=r"classes \[10\] that are not in classes_"):
+        clf.fit(X, da.where(y == 0, 10, y))
 
 
 def test_estimators_pickle_to_identical_predictions(digits):
