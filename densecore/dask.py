@@ -236,23 +236,26 @@ class _DataParallelRun:
         client, settings = self.client, {**self.settings, "learning_rate": learning_rate}
         # The starting state is data inside a task, so that Dask can recompute it
         # (and the chain of rounds after it) if the worker holding it dies.
-        averaged = client.submit(_start_of_epoch, self.net._training_state(), pure=False)
-        tallies = []
+        replicas = [client.submit(_start_of_epoch, self.net._training_state(), pure=False)]
+        tallies, previous = [], "the start of the epoch"
         for rows, name in zip(rounds, names):
-            work = [(chunk, part) for chunk, part in zip(self.chunks, rows) if len(part)]
-            replicas = [client.submit(_train_replica, self.blueprint, averaged, X, y, part,
-                                      settings, pure=False) for (X, y), part in work]
-            averaged = client.submit(_average, replicas, name, pure=False)
-            tallies.append(client.submit(_tally, averaged, pure=False))
+            # Each task averages the last round's replicas itself: the workers swap
+            # replicas with each other and no task waits for a separate average.
+            replicas = [client.submit(_train_replica, self.blueprint, replicas, previous, X,
+                                      y, part, settings, pure=False)
+                        for (X, y), part in zip(self.chunks, rows) if len(part)]
+            tallies.append([client.submit(_tally, replica, pure=False) for replica in replicas])
+            previous = name
+        final = client.submit(_average, replicas, previous, pure=False)
         try:
-            (state, _), *round_tallies = client.gather([averaged, *tallies])
+            state, *round_tallies = client.gather([final, *tallies])
         except Exception as error:
-            failed = next(name for name, tally in zip(names, tallies)
-                          if tally.status != "finished")
+            failed = next(name for name, futures in zip(names, tallies)
+                          if any(future.status != "finished" for future in futures))
             raise RuntimeError(f"data-parallel training failed in {failed}: {error!r}; the "
                                "network keeps the parameters averaged before that epoch"
                                ) from error
-        return state, np.sum(round_tallies, axis=0).tolist()
+        return state, np.sum([sum(tally) for tally in round_tallies], axis=0).tolist()
 
 
 def _count(value, name, minimum=1):
@@ -311,29 +314,30 @@ def _zeros(shape, rng):
     return np.zeros(shape)
 
 
-def _tally(averaged):
-    return averaged[1]
+def _tally(replica):
+    return replica[1]
 
 
 def _start_of_epoch(state):
-    """An epoch's starting point: ``state`` and the empty tally."""
-    return state, np.zeros(4)
+    """An epoch's starting point, as a replica: ``state``, with the tally of one sample
+    (its weight in the average) that scored nothing."""
+    return state, np.array([0.0, 0.0, 1.0, 0.0])
 
 
-def _train_replica(blueprint, averaged, X, y, rows, settings):
-    """Train a replica holding the ``averaged`` state on ``rows`` of one chunk.
-
-    Returns its state, the samples it saw and its tally.
-    """
-    replica = blueprint.replica(averaged[0])
+def _train_replica(blueprint, replicas, previous, X, y, rows, settings):
+    """Train a replica holding the average of the ``previous`` round's ``replicas`` on
+    ``rows`` of one chunk; return its state and tally."""
+    replica = blueprint.replica(_average(replicas, previous))
     X, Y = replica._samples(X[rows]), replica._targets(y[rows], len(rows))
     total, right = replica._pass(X, Y, optimizer=replica.optimizer, rng=None, **settings)
-    return replica._training_state(), np.array([total, right, len(Y), replica._answers(Y)])
+    # The replica's own arrays: it ends with this task.
+    state = (replica._parameters(), replica._slots, replica._step)
+    return state, np.array([total, right, len(Y), replica._answers(Y)])
 
 
 def _average(replicas, name):
-    """The replicas' states averaged, weighted by the samples each saw, and the round's
-    tally; ``FloatingPointError`` if the average is not finite."""
+    """The replicas' states averaged, weighted by the samples each saw (a single
+    replica's exactly); ``FloatingPointError`` if the average is not finite."""
     states, tallies = zip(*replicas)
     samples = [tally[2] for tally in tallies]
     shares = [n / sum(samples) for n in samples]
@@ -348,7 +352,9 @@ def _average(replicas, name):
                                  "try a smaller learning_rate")
     slots = [[mean(arrays) for arrays in zip(*layer)] for layer in zip(*slots)]
     # Replicas of smaller chunks may have stopped earlier in the round.
-    return (parameters, slots, max(steps)), sum(tallies)
+    return parameters, slots, max(steps)
+
+
 # -- scikit-learn estimators ---------------------------------------------------
 
 _SEED_BOUND = np.iinfo(np.int32).max
