@@ -75,8 +75,13 @@ def to_arrays(net):
 
 def to_bytes(net):
     """The contents of ``net``'s file, as bytes."""
+    return arrays_to_bytes(to_arrays(net))
+
+
+def arrays_to_bytes(arrays):
+    """What ``numpy.savez`` writes for ``arrays`` (by name), as bytes."""
     buffer = io.BytesIO()
-    np.savez(buffer, **to_arrays(net))
+    np.savez(buffer, **arrays)
     return buffer.getvalue()
 
 
@@ -129,15 +134,23 @@ def load(path, cls):
 
 def from_bytes(data, cls):
     """The network of class ``cls`` that :func:`to_bytes` wrote into ``data``."""
-    arrays = read_arrays(data)
-    version = _field(arrays, "format_version", "iu", 0)
-    if version != FORMAT_VERSION:
-        raise ValueError(f"format_version is {version}, this densecore reads "
-                         f"version {FORMAT_VERSION}")
+    return from_arrays(read_arrays(data), cls)
+
+
+def from_arrays(arrays, cls):
+    """The network of class ``cls`` whose file's arrays (by name) are ``arrays``."""
+    check_version(arrays, "format_version", FORMAT_VERSION)
     layers, loss = _layers(arrays)
     net = cls(layers, loss=loss)
     net._restore_optimizer(_optimizer_state(arrays))
     return net
+
+
+def check_version(arrays, name, version):
+    """``ValueError`` unless member ``name`` is the integer ``version``."""
+    found = _field(arrays, name, "iu", 0)
+    if found != version:
+        raise ValueError(f"{name} is {found}, this densecore reads version {version}")
 
 
 def _optimizer_state(arrays):
