@@ -1,5 +1,9 @@
 """Networks to and from ``.npz`` files, and pickles through the same format.
 
+The scikit-learn estimators pickle through it too: their parameters and
+fitted attributes become arrays by :func:`values_to_arrays` (see
+``densecore.sklearn._DenseBase.__reduce__`` for their layout).
+
 A densecore file is what ``numpy.savez`` writes: an uncompressed zip of
 ``.npy`` arrays holding numbers and strings only.
 
@@ -18,6 +22,7 @@ allocate more for its arrays than the file's own size, and fails with
 import contextlib
 import io
 import math
+import numbers
 import os
 import secrets
 import zipfile
@@ -276,3 +281,163 @@ def _read_npy(file, file_size):
     if len(data) != size:
         raise ValueError("truncated data")
     return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
+# -- Python values as arrays (the scikit-learn estimators' pickles) ---------
+
+# The members of a numpy RandomState (MT19937): its get_state().
+RANDOM_STATE = ("RandomState/keys", "RandomState/pos", "RandomState/has_gauss",
+                "RandomState/gauss")
+HELD = ("None, bools, ints, floats, strings, tuples and lists of only ints or only "
+        "floats, numpy arrays of numbers or strings, and numpy RandomState instances")
+
+
+def values_to_arrays(values, prefix, what="value"):
+    """``{name: value}`` as members ``<prefix><name>/<kind>``.
+
+    ``kind`` says what :func:`values_from_arrays` makes of the member (see
+    ``DECODERS``); a RandomState is the members ``RANDOM_STATE`` instead.
+    ``TypeError`` for a value the format does not hold, naming it as ``what``.
+    """
+    arrays = {}
+    for name, value in values.items():
+        try:
+            encoded = _encode(value)
+        except TypeError as error:
+            raise TypeError(f"{what} {name!r} is {error}; densecore's format holds {HELD}") \
+                from None
+        arrays.update({f"{prefix}{name}/{kind}": array for kind, array in encoded.items()})
+    return arrays
+
+
+def _encode(value):
+    """``{kind: array}`` for one value; ``TypeError`` saying what it is otherwise."""
+    if value is None:
+        return {"none": np.zeros(0)}
+    if isinstance(value, (bool, np.bool_)):
+        return {"bool": np.array(bool(value))}
+    if isinstance(value, numbers.Integral):
+        return {"int": _int64(value)}
+    if isinstance(value, numbers.Real):
+        return {"float": np.array(float(value))}
+    if isinstance(value, str):
+        return {"str": _unicode(value)}
+    if isinstance(value, (tuple, list)):
+        return {"tuple" if isinstance(value, tuple) else "list": _numbers(value)}
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return {"strings": _unicode(value)}
+        if value.dtype.kind not in ARRAY_KINDS:
+            raise TypeError(f"an array of dtype {value.dtype}")
+        return {"array": value}
+    if isinstance(value, np.random.RandomState):
+        return _random_state_arrays(value)
+    raise TypeError(f"a {type(value).__module__}.{type(value).__qualname__}")
+
+
+def _int64(value):
+    try:
+        return np.array(int(value), dtype=np.int64)
+    except OverflowError:
+        raise TypeError(f"the int {value}, beyond 64 bits") from None
+
+
+def _unicode(value):
+    """A string, or an object array of strings, as a unicode array."""
+    if isinstance(value, np.ndarray) and not all(isinstance(x, str) for x in value.flat):
+        raise TypeError("an object array holding other than strings")
+    array = np.asarray(value).astype(str)
+    expected = value.tolist() if isinstance(value, np.ndarray) else value
+    if array.tolist() != expected:
+        raise TypeError("a string ending in NUL characters, which numpy drops")
+    return array
+
+
+def _numbers(sequence):
+    """A tuple or list of only ints or only floats as a 1-d array."""
+    if all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in sequence):
+        try:
+            return np.array([int(x) for x in sequence], dtype=np.int64)
+        except OverflowError:
+            raise TypeError("a sequence holding ints beyond 64 bits") from None
+    if all(isinstance(x, numbers.Real) and not isinstance(x, (numbers.Integral, np.bool_))
+           for x in sequence):
+        return np.array([float(x) for x in sequence], dtype=np.float64)
+    kinds = sorted({type(x).__name__ for x in sequence})
+    raise TypeError(f"a {type(sequence).__name__} holding {kinds}")
+
+
+def _random_state_arrays(random_state):
+    state = random_state.get_state(legacy=False)
+    if state["bit_generator"] != "MT19937":
+        raise TypeError(f"a RandomState of bit generator {state['bit_generator']}, not MT19937")
+    values = (state["state"]["key"], np.array(state["state"]["pos"], dtype=np.int64),
+              np.array(state["has_gauss"], dtype=np.int64),
+              np.array(state["gauss"], dtype=np.float64))
+    return {field: value for field, value in zip(RANDOM_STATE, values)}
+
+
+def values_from_arrays(arrays, prefix):
+    """The ``{name: value}`` that :func:`values_to_arrays` wrote under ``prefix``.
+
+    ``ValueError`` for a member of an unknown kind, or of a dtype or shape
+    that its kind does not take.
+    """
+    members = {}
+    for member, array in arrays.items():
+        if member.startswith(prefix):
+            name, _, kind = member.removeprefix(prefix).partition("/")
+            members.setdefault(name, {})[kind] = array
+    return {name: _decode(prefix + name, fields) for name, fields in members.items()}
+
+
+def _decode(name, fields):
+    if sorted(fields) == sorted(RANDOM_STATE):
+        return _random_state(name, fields)
+    if len(fields) != 1 or next(iter(fields)) not in DECODERS:
+        raise ValueError(f"{name!r} must be one member of a kind in {sorted(DECODERS)} or "
+                         f"the members {list(RANDOM_STATE)}, got {sorted(fields)}")
+    [(kind, array)] = fields.items()
+    kinds, ndim, decode = DECODERS[kind]
+    if array.dtype.kind not in kinds or ndim not in (None, array.ndim):
+        shape = "an array" if ndim is None else f"a {ndim}-d array"
+        raise ValueError(f"'{name}/{kind}' must be {shape} of dtype kind {kinds!r}, got a "
+                         f"{array.ndim}-d array of dtype {array.dtype}")
+    if kind == "none" and array.size:
+        raise ValueError(f"'{name}/none' must be empty, got {array.size} values")
+    return decode(array)
+
+
+# kind -> (the dtype kinds it takes, its number of dimensions or None for any,
+# the value it stands for).  Read arrays are read-only views of the pickle's
+# bytes: an array value is copied.
+DECODERS = {
+    "none": ("f", 1, lambda array: None),
+    "bool": ("b", 0, bool),
+    "int": ("iu", 0, int),
+    "float": ("f", 0, float),
+    "str": ("U", 0, str),
+    "tuple": ("iuf", 1, lambda array: tuple(array.tolist())),
+    "list": ("iuf", 1, lambda array: array.tolist()),
+    "array": (ARRAY_KINDS, None, np.copy),
+    "strings": ("U", None, lambda array: array.astype(object)),
+}
+
+
+def _random_state(name, fields):
+    """The RandomState that ``fields`` describe, after checking them."""
+    keys, pos, has_gauss, gauss = (fields[field] for field in RANDOM_STATE)
+    if keys.dtype != np.uint32 or keys.shape != (624,):
+        raise ValueError(f"'{name}/RandomState/keys' must be uint32 of shape (624,), got "
+                         f"{keys.dtype} of shape {keys.shape}")
+    scalars = {"pos": (pos, "iu", range(625)), "has_gauss": (has_gauss, "iu", range(2)),
+               "gauss": (gauss, "f", None)}
+    for field, (array, kinds, allowed) in scalars.items():
+        if array.ndim != 0 or array.dtype.kind not in kinds or not (
+                np.isfinite(array) if allowed is None else array.item() in allowed):
+            raise ValueError(f"'{name}/RandomState/{field}' must be a 0-d "
+                             f"{'finite float' if allowed is None else allowed}, got "
+                             f"{array.dtype} {array.tolist()!r}")
+    random_state = np.random.RandomState(0)  # then set to the state read
+    random_state.set_state(("MT19937", keys, int(pos), int(has_gauss), float(gauss)))
+    return random_state
