@@ -20,6 +20,8 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 import densecore
+from densecore import _serialization
+from densecore.network import default_loss
 
 __all__ = ["DenseClassifier", "DenseRegressor"]
 
@@ -33,6 +35,17 @@ SCHEDULES = ("constant", "invscaling", "adaptive")
 SMALLEST_ADAPTIVE_RATE = 1e-6
 # Seeds handed to densecore are drawn below this bound.
 SEED_BOUND = np.iinfo(np.int32).max
+
+# The members of an estimator's pickle (see _DenseBase.__reduce__).  Its layout
+# has a version of its own: the network inside keeps the format_version of its
+# file, read by the same code as a saved network, so either part can change,
+# and an unknown version of either is refused, without the other.
+PICKLE_FORMAT_VERSION = 1
+VERSION = "estimator/format_version"
+PARAMS = "estimator/params/"
+FITTED = "estimator/fitted/"
+LABELS = "estimator/labels/"
+NETWORK = "network/"
 
 _PARAMETERS = """
     Parameters
@@ -176,6 +189,152 @@ class _DenseBase(BaseEstimator):
     def intercepts_(self):
         return [layer.bias[:, 0] for layer in self._network.layers]
 
+    # -- pickles ----------------------------------------------------------
+
+    # The fitted attributes a pickle holds as they are, with their types; the
+    # network, its optimizer and a classifier's LabelBinarizer are held as
+    # arrays and rebuilt.  A failed fit may leave the first few without a
+    # network; a network comes with all but n_iter_ and feature_names_in_.
+    _FITTED = {"n_features_in_": (int,), "feature_names_in_": (np.ndarray,),
+               "n_outputs_": (int,), "n_layers_": (int,), "out_activation_": (str,),
+               "t_": (int,), "n_iter_": (int,), "loss_curve_": (list,),
+               "best_loss_": (float, type(None)), "validation_scores_": (list, type(None)),
+               "best_validation_score_": (float, type(None)),
+               "_no_improvement_count": (int,), "_learning_rate": (float,)}
+    _FITTED_WITHOUT_NETWORK = {"n_features_in_", "feature_names_in_"}
+    _FITTED_OPTIONAL = {"n_iter_", "feature_names_in_"}
+    _REBUILT = {"_network", "_optimizer"}
+
+    def __reduce__(self):
+        # A pickle (joblib, Dask, copy.deepcopy) is the class and one blob in the
+        # array format of Network.save, and no other Python object state:
+        # - estimator/format_version: PICKLE_FORMAT_VERSION;
+        # - estimator/params/<name>/<kind>: get_params(deep=False), and
+        #   estimator/fitted/<name>/<kind>: the attributes in _FITTED that are
+        #   set, each as _serialization.values_to_arrays writes it;
+        # - estimator/labels/<name>/<kind>: a classifier's LabelBinarizer less
+        #   its classes_ (which are classes_);
+        # - network/<member>: the network's file, optimizer state included.
+        return _from_bytes, (_serialization.arrays_to_bytes(self._to_arrays()), type(self))
+
+    def _to_arrays(self):
+        """The members of this estimator's pickle.
+
+        ``TypeError`` if it holds a value or an attribute that they cannot,
+        ``ValueError`` if its attributes do not belong together (after a
+        failed fit): what is written must be readable.
+        """
+        name = type(self).__name__
+        params = self.get_params(deep=False)
+        fitted = {key: value for key, value in vars(self).items() if key in self._FITTED}
+        unknown = set(vars(self)) - set(params) - set(fitted) - self._REBUILT
+        if unknown:
+            raise TypeError(f"cannot pickle {name} with the attributes {sorted(unknown)}: its "
+                            "pickle holds the parameters and the fitted state only")
+        try:
+            self._check_state()
+        except ValueError as error:
+            raise ValueError(f"cannot pickle {name}, whose attributes do not belong together "
+                             f"(after a failed fit?): {error}") from None
+        arrays = {VERSION: np.array(PICKLE_FORMAT_VERSION)}
+        try:
+            arrays.update(_serialization.values_to_arrays(params, PARAMS, "parameter"))
+            arrays.update(_serialization.values_to_arrays(fitted, FITTED, "attribute"))
+            arrays.update(_serialization.values_to_arrays(self._label_state(), LABELS,
+                                                          "label binarizer's"))
+        except TypeError as error:
+            raise TypeError(f"cannot pickle {name}: {error}") from None
+        if hasattr(self, "_network"):
+            network = _serialization.to_arrays(self._network)
+            arrays.update({NETWORK + key: value for key, value in network.items()})
+        return arrays
+
+    @classmethod
+    def _from_arrays(cls, arrays):
+        """The estimator whose pickle's members are ``arrays``, after checking them all."""
+        _serialization.check_version(arrays, VERSION, PICKLE_FORMAT_VERSION)
+        unexpected = [key for key in arrays if key != VERSION
+                      and not key.startswith((PARAMS, FITTED, LABELS, NETWORK))]
+        if unexpected:
+            raise ValueError(f"unexpected members {sorted(unexpected)}")
+        params = _serialization.values_from_arrays(arrays, PARAMS)
+        names = cls._get_param_names()
+        if missing := sorted(set(names) - set(params)):
+            raise ValueError(f"missing parameters {missing} of {cls.__name__}")
+        if extra := sorted(set(params) - set(names)):
+            raise ValueError(f"{cls.__name__} has no parameters {extra}")
+        estimator = cls(**params)
+        fitted = _serialization.values_from_arrays(arrays, FITTED)
+        for key, value in fitted.items():
+            cls._check_fitted_value(key, value)
+        vars(estimator).update(fitted)
+        estimator._restore_labels(_serialization.values_from_arrays(arrays, LABELS))
+        network = {key.removeprefix(NETWORK): value
+                   for key, value in arrays.items() if key.startswith(NETWORK)}
+        if network:
+            try:
+                estimator._network = _serialization.from_arrays(network, densecore.Network)
+            except ValueError as error:
+                raise ValueError(f"its network: {error}") from None
+        estimator._check_state()
+        if network:
+            # The optimizer the network trains with, its state included, as
+            # partial_fit goes on with it; before any step, the parameters'.
+            optimizer = estimator._network.optimizer
+            estimator._optimizer = estimator._new_optimizer() if optimizer is None else optimizer
+        return estimator
+
+    @classmethod
+    def _check_fitted_value(cls, name, value):
+        """``ValueError`` unless ``value`` is of a type that fitted attribute ``name`` holds."""
+        if name not in cls._FITTED:
+            raise ValueError(f"{cls.__name__} has no fitted attribute {name!r}")
+        types = cls._FITTED[name]
+        if type(value) not in types:
+            raise ValueError(f"{name} must be of type {' or '.join(t.__name__ for t in types)}, "
+                             f"got {type(value).__name__}")
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+        if isinstance(value, list) and not all(type(x) is float for x in value):
+            raise ValueError(f"{name} must be a list of floats")
+        if isinstance(value, np.ndarray) and value.ndim != 1:
+            raise ValueError(f"{name} must be one-dimensional, got shape {value.shape}")
+
+    def _check_state(self):
+        """``ValueError`` unless the fitted attributes and the network belong together."""
+        state = vars(self)
+        fitted = set(state) & set(self._FITTED)
+        if "_network" not in state:
+            if extra := sorted(fitted - self._FITTED_WITHOUT_NETWORK):
+                raise ValueError(f"the fitted attributes {extra} come with a network")
+            self._check_labels()
+            return
+        if missing := sorted(set(self._FITTED) - self._FITTED_OPTIONAL - fitted):
+            raise ValueError(f"a fitted {type(self).__name__} needs the attributes {missing}")
+        self._check_labels()
+        network, output = self._network, self._output_activation()
+        expected = {"n_features_in_": network.sizes[0], "n_outputs_": network.sizes[-1],
+                    "n_layers_": len(network.sizes), "out_activation_": OUTPUT_NAMES[output]}
+        for key, value in expected.items():
+            if state[key] != value:
+                raise ValueError(f"{key} is {state[key]!r} but the network's is {value!r}")
+        if (network.activation_names[-1], network.loss) != (output, default_loss(output)):
+            raise ValueError(f"the network must have a {output!r} output and the loss "
+                             f"{default_loss(output)!r}, got a {network.activation_names[-1]!r} "
+                             f"output and the loss {network.loss!r}")
+
+    def _label_state(self):
+        """What a pickle holds of the labels besides ``classes_`` (a classifier's binarizer)."""
+        return {}
+
+    def _restore_labels(self, state):
+        if state:
+            raise ValueError(f"a {type(self).__name__} has no label binarizer, got "
+                             f"{sorted(state)}")
+
+    def _check_labels(self):
+        pass
+
     # -- public API -------------------------------------------------------
 
     def fit(self, X, y):
@@ -260,14 +419,17 @@ class _DenseBase(BaseEstimator):
 
     def _start_optimizer(self):
         """Fresh optimizer settings and state, and the initial learning rate."""
-        if self.solver == "sgd":
-            self._optimizer = densecore.SGD(
-                momentum=self.momentum, nesterov=self.nesterovs_momentum and self.momentum > 0)
-        else:
-            self._optimizer = densecore.Adam(beta_1=self.beta_1, beta_2=self.beta_2,
-                                             epsilon=self.epsilon / self._gradient_scale())
+        self._optimizer = self._new_optimizer()
         self._network._restore_optimizer({})
         self._learning_rate = float(self.learning_rate_init)
+
+    def _new_optimizer(self):
+        """The densecore optimizer that the parameters describe."""
+        if self.solver == "sgd":
+            return densecore.SGD(momentum=self.momentum,
+                                 nesterov=self.nesterovs_momentum and self.momentum > 0)
+        return densecore.Adam(beta_1=self.beta_1, beta_2=self.beta_2,
+                              epsilon=self.epsilon / self._gradient_scale())
 
     def _gradient_scale(self):
         """How much smaller densecore's loss gradient is than scikit-learn's.
@@ -391,6 +553,17 @@ class _DenseBase(BaseEstimator):
         self._learning_rate /= 5
         self._no_improvement_count = 0
         return False
+
+
+def _from_bytes(data, cls):
+    """The estimator of class ``cls`` that ``_DenseBase.__reduce__`` wrote into ``data``.
+
+    Nothing is unpickled: ``ValueError`` for bytes that are not a complete,
+    consistent pickle of a ``cls`` of a known format version.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, _DenseBase)):
+        raise TypeError(f"cls must be a densecore.sklearn estimator class, got {cls!r}")
+    return cls._from_arrays(_serialization.read_arrays(data))
 
 
 class DenseClassifier(ClassifierMixin, _DenseBase):
@@ -518,6 +691,47 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
 
     def _validation_score(self, y, outputs):
         return accuracy_score(y, self._binarizer.inverse_transform(outputs))
+
+    # -- pickles: the label binarizer (see _DenseBase.__reduce__) ----------
+
+    _FITTED = {**_DenseBase._FITTED, "classes_": (np.ndarray,)}
+    _FITTED_WITHOUT_NETWORK = _DenseBase._FITTED_WITHOUT_NETWORK | {"classes_"}
+    _REBUILT = _DenseBase._REBUILT | {"_binarizer"}
+    # What LabelBinarizer.fit sets besides classes_; the label types it can have
+    # in a fitted classifier, with the number of outputs of n classes.
+    _LABELS = {"y_type_": str, "sparse_input_": bool}
+    _OUTPUTS = {"binary": lambda n: 1 if n <= 2 else None,
+                "multiclass": lambda n: n if n > 2 else None,
+                "multilabel-indicator": lambda n: n}
+
+    def _label_state(self):
+        if not hasattr(self, "_binarizer"):
+            return {}
+        return {key: getattr(self._binarizer, key) for key in self._LABELS}
+
+    def _restore_labels(self, state):
+        if not state:
+            return
+        if sorted(state) != sorted(self._LABELS) or not all(
+                type(state[key]) is kind for key, kind in self._LABELS.items()):
+            raise ValueError("the label binarizer must be y_type_ (a str) and sparse_input_ "
+                             f"(a bool), got {state!r}")
+        if not hasattr(self, "classes_"):
+            raise ValueError("a label binarizer needs classes_")
+        self._binarizer = LabelBinarizer()
+        vars(self._binarizer).update(state, classes_=self.classes_)
+
+    def _check_labels(self):
+        if hasattr(self, "classes_") != hasattr(self, "_binarizer"):
+            raise ValueError("classes_ and the label binarizer come together")
+        if hasattr(self, "_network"):
+            y_type, n_classes = self._binarizer.y_type_, len(self.classes_)
+            if y_type not in self._OUTPUTS:
+                raise ValueError(f"the label type must be one of {sorted(self._OUTPUTS)}, "
+                                 f"got {y_type!r}")
+            if self._network.sizes[-1] != self._OUTPUTS[y_type](n_classes):
+                raise ValueError(f"{n_classes} classes of type {y_type!r} cannot have "
+                                 f"{self._network.sizes[-1]} outputs")
 
 
 class DenseRegressor(RegressorMixin, _DenseBase):

@@ -1,5 +1,8 @@
 """densecore.sklearn: scikit-learn's estimator checks and parity with its MLP."""
+import copy
+import io
 import pickle
+import pickletools
 import subprocess
 import sys
 import warnings
@@ -9,8 +12,10 @@ import pytest
 
 pytest.importorskip("sklearn")
 
+import joblib  # noqa: E402  (a scikit-learn dependency)
+from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_digits, make_classification, make_regression  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -264,3 +269,330 @@ def test_docstring_examples_run():
     import densecore.sklearn
 
     assert doctest.testmod(densecore.sklearn).failed == 0
+
+
+# -- pickles ------------------------------------------------------------------
+
+
+def pickle_case(case):
+    """An unfitted estimator, and data to fit it on, for each kind of target."""
+    X, y = make_classification(n_samples=60, n_features=4, n_classes=3, n_informative=3,
+                               n_redundant=0, random_state=0)
+    settings = dict(hidden_layer_sizes=(5,), max_iter=4, learning_rate_init=0.01,
+                    random_state=0)
+    if case == "binary":  # string labels; SGD with momentum and the adaptive schedule
+        return (DenseClassifier(**settings, solver="sgd", learning_rate="adaptive"), X,
+                np.where(y == 1, "yes", "no"))
+    if case == "multiclass":
+        return DenseClassifier(**settings), X, y
+    if case == "multilabel":
+        Y = np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int)
+        return DenseClassifier(**settings, solver="sgd", learning_rate="invscaling"), X, Y
+    if case == "early stopping":
+        return DenseClassifier(**settings, early_stopping=True, validation_fraction=0.3), X, y
+    X, Y = small_data(n_outputs=2)
+    if case == "one target":
+        return DenseRegressor(**settings), X, Y[:, 0]
+    settings["random_state"] = np.random.RandomState(0)
+    return DenseRegressor(**settings, alpha=0.01), X, Y
+
+
+PICKLE_CASES = ["binary", "multiclass", "multilabel", "early stopping", "one target",
+                "two targets"]
+
+
+def estimator_class(name):
+    module = pytest.importorskip("densecore.dask") if name.startswith("Dask") \
+        else pytest.importorskip("densecore.sklearn")
+    return getattr(module, name)
+
+
+def assert_same_state(restored, model):
+    """The same class, parameters, attributes, network and optimizer state, bit for bit."""
+    from densecore._serialization import to_arrays
+
+    assert type(restored) is type(model) and vars(restored).keys() == vars(model).keys()
+    assert restored.get_params().keys() == model.get_params().keys()
+    for name, value in {**model.get_params(), **vars(model)}.items():
+        copied = getattr(restored, name)
+        if name == "_network":
+            np.testing.assert_equal(to_arrays(copied), to_arrays(value))  # optimizer state too
+        elif name == "_optimizer":
+            assert copied == value and copied == restored._network.optimizer
+        elif name == "_binarizer":
+            np.testing.assert_equal(vars(copied), vars(value))
+        elif isinstance(value, np.random.RandomState):
+            assert copied is not value
+            np.testing.assert_equal(copied.get_state(), value.get_state())
+        else:
+            np.testing.assert_equal(copied, value, err_msg=name)
+            assert type(copied) is type(value) or isinstance(value, float), name
+            if isinstance(value, np.ndarray):
+                assert copied.dtype == value.dtype and copied.flags.writeable, name
+
+
+def pickled_globals(data):
+    """The (module, name) of each global that loading the pickle ``data`` looks up."""
+    found = []
+
+    class Recorder(pickle.Unpickler):
+        def find_class(self, module, name):
+            found.append((module, name))
+            return super().find_class(module, name)
+
+    Recorder(io.BytesIO(data)).load()
+    return found
+
+
+@pytest.mark.parametrize("case", PICKLE_CASES)
+def test_a_pickled_estimator_predicts_and_trains_on_as_the_original(case):
+    model, X, y = pickle_case(case)
+    model.fit(X, y)
+    restored = pickle.loads(pickle.dumps(model))
+    assert_same_state(restored, model)
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    if isinstance(model, DenseClassifier):
+        np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
+    # Training goes on exactly as without the round trip: the same optimizer
+    # state, learning rate, stopping counts and random draws.
+    if model.early_stopping:  # which partial_fit refuses
+        model.set_params(warm_start=True).fit(X, y)
+        restored.set_params(warm_start=True).fit(X, y)
+    else:
+        model.partial_fit(X, y)
+        restored.partial_fit(X, y)
+    assert model.t_ == restored.t_ > 0
+    assert_same_state(restored, model)
+
+
+@pytest.mark.parametrize("dump, load", [
+    (lambda model: model, copy.deepcopy),
+    (lambda model: model, lambda model: pickle.loads(pickle.dumps(model, protocol=0))),
+    (lambda model: joblib_bytes(model), lambda data: joblib.load(io.BytesIO(data))),
+])
+def test_copies_and_joblib_go_through_the_pickle(dump, load):
+    model, X, y = pickle_case("multiclass")
+    model.fit(X, y)
+    copied = load(dump(model))
+    assert_same_state(copied, model)
+    assert_same_state(clone(model), clone(copied))  # clone copies the parameters only
+
+
+def joblib_bytes(model):
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["DenseClassifier", "DenseRegressor", "DaskDenseClassifier",
+                                  "DaskDenseRegressor"])
+def test_an_unfitted_estimator_pickles_with_its_parameters(name):
+    cls = estimator_class(name)
+    model = cls(hidden_layer_sizes=[7, 3], activation="tanh", batch_size=16, alpha=0.5,
+                random_state=None, shuffle=False, momentum=0, n_iter_no_change=3)
+    restored = pickle.loads(pickle.dumps(model))
+    assert type(restored) is cls and restored.get_params() == model.get_params()
+    assert vars(restored) == vars(model)
+    assert type(restored.hidden_layer_sizes) is list and type(restored.momentum) is int
+    with pytest.raises(NotFittedError):
+        restored.predict(np.zeros((1, 4)))
+
+
+# The Dask estimators fit on a cluster only: test_dask pickles a fitted one.
+@pytest.mark.parametrize("name, fitted", [
+    ("DenseClassifier", False), ("DenseClassifier", True), ("DenseRegressor", False),
+    ("DenseRegressor", True), ("DaskDenseClassifier", False), ("DaskDenseRegressor", False)])
+def test_a_pickle_is_the_class_and_one_blob_of_arrays(name, fitted):
+    cls = estimator_class(name)
+    model = cls(hidden_layer_sizes=(3,), max_iter=2, random_state=np.random.RandomState(0))
+    if fitted:
+        model.fit(*make_classification(n_samples=30, n_features=4, random_state=0))
+    # Protocols 0 to 2 pickle bytes through a codecs function of their own.
+    for protocol in range(3, pickle.HIGHEST_PROTOCOL + 1):
+        data = pickle.dumps(model, protocol=protocol)
+        opcodes = [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
+        assert {op for op, _ in opcodes} <= {
+            "PROTO", "FRAME", "SHORT_BINUNICODE", "BINUNICODE", "MEMOIZE", "BINPUT",
+            "BINGET", "GLOBAL", "STACK_GLOBAL", "BINBYTES", "BINBYTES8", "TUPLE2", "REDUCE",
+            "STOP"}, "no other objects, and no state set after the rebuild"
+        assert sum(op in ("GLOBAL", "STACK_GLOBAL") for op, _ in opcodes) == 2
+        assert pickled_globals(data) == [("densecore.sklearn", "_from_bytes"),
+                                         (cls.__module__, name)]
+        [blob] = [arg for _, arg in opcodes if isinstance(arg, bytes)]
+        with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+            members = archive.files
+        assert {member.split("/")[0] for member in members} == (
+            {"estimator", "network"} if fitted else {"estimator"})
+        assert "estimator/params/random_state/RandomState/keys" in members
+        assert_same_state(pickle.loads(data), model)
+
+
+def test_a_random_state_instance_pickles_with_its_state():
+    random_state = np.random.RandomState(7)
+    random_state.standard_normal()  # leaves the second normal draw cached
+    model = DenseRegressor(random_state=random_state)
+    restored = pickle.loads(pickle.dumps(model)).random_state
+    assert restored is not random_state
+    np.testing.assert_array_equal(restored.standard_normal(3), random_state.standard_normal(3))
+    np.testing.assert_array_equal(restored.randint(10**6, size=5),
+                                  random_state.randint(10**6, size=5))
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(random_state=np.random.default_rng(0)),
+     "parameter 'random_state' is a numpy.random._generator.Generator; densecore's format "
+     "holds None, bools, ints, floats, strings"),
+    (dict(random_state=np.random.RandomState(np.random.PCG64(0))),
+     "parameter 'random_state' is a RandomState of bit generator PCG64, not MT19937"),
+    (dict(hidden_layer_sizes=(3, "4")),
+     r"parameter 'hidden_layer_sizes' is a tuple holding \['int', 'str'\]"),
+    (dict(activation=print), "parameter 'activation' is a builtins.builtin_function_or_method"),
+    (dict(tol=2**70), "parameter 'tol' is the int 1180591620717411303424, beyond 64 bits"),
+])
+@pytest.mark.parametrize("dump", [pickle.dumps, copy.deepcopy])
+def test_values_the_format_cannot_hold_are_refused_when_pickling(change, message, dump):
+    with pytest.raises(TypeError, match="cannot pickle DenseClassifier: " + message):
+        dump(DenseClassifier(**change))
+
+
+def test_attributes_outside_the_format_are_refused_when_pickling():
+    model, X, y = pickle_case("multiclass")
+    model.fit(X, y).notes = "not part of the model"
+    with pytest.raises(TypeError, match=r"DenseClassifier with the attributes \['notes'\]"):
+        pickle.dumps(model)
+    # A failed fit can leave attributes that do not belong together.
+    model = DenseClassifier(hidden_layer_sizes=(3,), max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        model.fit(np.ones((10, 7)), np.linspace(0, 1, 10))
+    with pytest.raises(ValueError, match="do not belong together .*n_features_in_ is 7 but "
+                                         "the network's is 4"):
+        pickle.dumps(model)
+
+
+def fitted_pickle_members(case="multiclass"):
+    model, X, y = pickle_case(case)
+    from densecore._serialization import read_arrays
+
+    data = pickle.dumps(model.fit(X, y))
+    [blob] = [arg for _, arg, _ in pickletools.genops(data) if isinstance(arg, bytes)]
+    return dict(read_arrays(blob))
+
+
+def load_members(members, cls=DenseClassifier):
+    from densecore._serialization import arrays_to_bytes
+    from densecore.sklearn import _from_bytes
+
+    return _from_bytes(arrays_to_bytes(members), cls)
+
+
+def test_the_members_of_a_pickle_load_back():
+    # The corruptions below start from what loads.
+    members = fitted_pickle_members()
+    assert load_members(members).n_iter_ == 4
+    assert members["estimator/params/hidden_layer_sizes/tuple"].tolist() == [5]
+    assert members["estimator/fitted/classes_/array"].tolist() == [0, 1, 2]
+    assert str(members["estimator/labels/y_type_/str"]) == "multiclass"
+    assert members["network/format_version"] == 1
+    assert "network/optimizer/slot_0_0" in members
+
+
+V, P, F, L = "estimator/format_version", "estimator/params/", "estimator/fitted/", \
+    "estimator/labels/"
+
+
+@pytest.mark.parametrize("remove, add, message", [
+    ([V], {}, f"missing member '{V}'"),
+    ([], {V: np.array(2)}, f"{V} is 2, this densecore reads version 1"),
+    ([], {V: np.array(1.0)}, f"'{V}' must be a 0-d array of integers"),
+    ([], {"notes": np.array("hi")}, r"unexpected members \['notes'\]"),
+    ([P + "alpha/float"], {}, r"missing parameters \['alpha'\] of DenseClassifier"),
+    ([], {P + "gamma/float": np.array(1.0)}, r"DenseClassifier has no parameters \['gamma'\]"),
+    ([P + "alpha/float"], {P + "alpha/float": np.array("0.1")},
+     f"'{P}alpha/float' must be a 0-d array of dtype kind 'f', got a 0-d array of dtype <U3"),
+    ([P + "alpha/float"], {P + "alpha/float": np.ones(2)}, "must be a 0-d array"),
+    ([P + "alpha/float"], {P + "alpha/pickle": np.array(1.0)},
+     f"'{P}alpha' must be one member of a kind in"),
+    ([], {P + "alpha/int": np.array(1)}, f"'{P}alpha' must be one member"),
+    ([P + "random_state/int"], {P + "random_state/RandomState/keys": np.zeros(624)},
+     f"'{P}random_state' must be one member"),
+    ([F + "t_/int"], {F + "t_/float": np.array(240.0)}, "t_ must be of type int, got float"),
+    ([F + "t_/int"], {F + "t_/int": np.array(-1)}, "t_ must be >= 0, got -1"),
+    ([F + "loss_curve_/list"], {F + "loss_curve_/list": np.arange(3)},
+     "loss_curve_ must be a list of floats"),
+    ([F + "n_outputs_/int"], {},
+     r"a fitted DenseClassifier needs the attributes \['n_outputs_'\]"),
+    ([], {F + "coefs_/none": np.zeros(0)}, "DenseClassifier has no fitted attribute 'coefs_'"),
+    ([F + "n_features_in_/int"], {F + "n_features_in_/int": np.array(7)},
+     "n_features_in_ is 7 but the network's is 4"),
+    ([F + "out_activation_/str"], {F + "out_activation_/str": np.array("logistic")},
+     "out_activation_ is 'logistic' but the network's is 'softmax'"),
+    ([F + "classes_/array"], {F + "classes_/array": np.arange(4)},
+     "4 classes of type 'multiclass' cannot have 3 outputs"),
+    ([L + "y_type_/str"], {L + "y_type_/str": np.array("continuous")},
+     "the label type must be one of"),
+    ([L + "y_type_/str", L + "sparse_input_/bool"], {},
+     "classes_ and the label binarizer come together"),
+    ([L + "sparse_input_/bool"], {}, "the label binarizer must be y_type_ .* and sparse_input_"),
+    ([F + "classes_/array", F + "n_features_in_/int"], {}, "a label binarizer needs classes_"),
+    ([F + "n_iter_/int"], {F + "n_iter_/int": np.array(True)},
+     f"'{F}n_iter_/int' must be a 0-d array of dtype kind 'iu', got a 0-d array of dtype bool"),
+    ([], {F + "n_iter_/none": np.zeros(1)}, f"'{F}n_iter_' must be one member"),
+    (["network/layers/0/weights"], {"network/layers/0/weights": np.ones((5, 4), np.float32)},
+     "its network: 'layers/0/weights' must be float64 of shape"),
+    (["network/format_version"], {"network/format_version": np.array(2)},
+     "its network: format_version is 2, this densecore reads version 1"),
+    (["network/loss"], {"network/loss": np.array("mse")},
+     "the network must have a 'softmax' output and the loss 'cross_entropy'"),
+    (["network/optimizer/slot_0_0"], {}, "its network: optimizer state has slots"),
+])
+def test_a_corrupted_pickle_is_refused(remove, add, message):
+    members = fitted_pickle_members()
+    for name in remove:
+        del members[name]
+    members.update(add)
+    with pytest.raises(ValueError, match=message):
+        load_members(members)
+
+
+def test_a_pickle_without_its_network_is_refused():
+    members = {name: value for name, value in fitted_pickle_members().items()
+               if not name.startswith("network/")}
+    with pytest.raises(ValueError, match=r"the fitted attributes \['_learning_rate', "
+                                         r"'_no_improvement_count', .* come with a network"):
+        load_members(members)
+
+
+def test_a_pickle_of_one_class_or_of_a_network_does_not_load_as_another():
+    members = fitted_pickle_members()
+    with pytest.raises(ValueError, match="DenseRegressor has no fitted attribute 'classes_'"):
+        load_members(members, DenseRegressor)
+    regressor = fitted_pickle_members("one target")
+    regressor[L + "y_type_/str"] = np.array("binary")
+    with pytest.raises(ValueError, match="a DenseRegressor has no label binarizer"):
+        load_members(regressor, DenseRegressor)
+    from densecore import Network
+    from densecore._serialization import arrays_to_bytes, from_bytes, to_bytes
+    from densecore.sklearn import _from_bytes
+
+    with pytest.raises(ValueError, match=f"missing member '{V}'"):
+        _from_bytes(to_bytes(Network.from_sizes([4, 3])), DenseClassifier)
+    with pytest.raises(ValueError, match="missing member 'format_version'"):
+        from_bytes(arrays_to_bytes(members), Network)
+    with pytest.raises(ValueError, match="not a readable zip archive"):
+        _from_bytes(b"not a zip", DenseClassifier)
+    with pytest.raises(TypeError, match="cls must be a densecore.sklearn estimator class"):
+        _from_bytes(arrays_to_bytes(members), Network)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("keys", np.zeros(624, np.int64), "keys' must be uint32 of shape"),
+    ("keys", np.zeros(623, np.uint32), "keys' must be uint32 of shape"),
+    ("pos", np.array(625), "pos' must be a 0-d range"),
+    ("has_gauss", np.array(2), "has_gauss' must be a 0-d range"),
+    ("gauss", np.array(np.nan), "gauss' must be a 0-d finite float"),
+])
+def test_a_corrupted_random_state_is_refused(field, value, message):
+    members = fitted_pickle_members("two targets")
+    members[f"{P}random_state/RandomState/{field}"] = value
+    with pytest.raises(ValueError, match=message):
+        load_members(members, DenseRegressor)
