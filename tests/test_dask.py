@@ -1,6 +1,7 @@
 """densecore.dask on a real LocalCluster of two worker processes, one thread each."""
 import os
 import pickle
+import pickletools
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ pytest.importorskip("sklearn")
 import densecore  # noqa: E402
 import densecore.dask as dd  # noqa: E402
 from densecore.__main__ import digits_split  # noqa: E402
+from densecore._serialization import to_arrays  # noqa: E402
 from densecore.sklearn import DenseClassifier  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
@@ -300,6 +302,35 @@ def test_dask_classifier_warm_start_goes_on_from_the_fitted_network(client, digi
     assert clf.loss_curve_[2] < first_loss  # went on from where it stopped
     with pytest.raises(ValueError, match=r"classes \[10\] that are not in classes_"):
         clf.fit(X, da.where(y == 0, 10, y))
+
+
+def test_a_dask_fitted_estimator_pickles_its_whole_state(client, digits):
+    X, y, X_test, _ = digits
+    clf = dd.DaskDenseClassifier((8,), max_iter=2, batch_size=64, sync_every=4,
+                                 random_state=0)
+    clf.fit(da.from_array(X, chunks=720), da.from_array(y, chunks=720))
+    restored = pickle.loads(pickle.dumps(clf))
+    assert type(restored) is dd.DaskDenseClassifier
+    assert restored.get_params() == clf.get_params() and restored.sync_every == 4
+    assert (restored.n_iter_, restored.t_, restored.loss_curve_) == (2, 2 * len(X),
+                                                                     clf.loss_curve_)
+    np.testing.assert_array_equal(restored.classes_, clf.classes_)
+    np.testing.assert_array_equal(restored.predict_proba(X_test), clf.predict_proba(X_test))
+    # Its predictions on a Dask array pickle it again, to the workers.
+    np.testing.assert_array_equal(
+        restored.predict(da.from_array(X_test, chunks=100)).compute(), clf.predict(X_test))
+    # The class and one blob of arrays, nothing else; the blob holds the network
+    # and the optimizer state averaged on the cluster.
+    strings = [arg for _, arg, _ in pickletools.genops(pickle.dumps(clf)) if isinstance(arg, str)]
+    assert strings == ["densecore.sklearn", "_from_bytes", "densecore.dask", "DaskDenseClassifier"]
+    np.testing.assert_equal(to_arrays(restored._network), to_arrays(clf._network))
+    # And the bookkeeping of scikit-learn's stopping rule: a warm start goes on alike.
+    for model in (clf, restored):
+        model.set_params(warm_start=True, max_iter=1).fit(da.from_array(X, chunks=720),
+                                                          da.from_array(y, chunks=720))
+    assert restored.loss_curve_ == clf.loss_curve_ and restored.t_ == clf.t_ == 3 * len(X)
+    for a, b in zip(clf.coefs_, restored.coefs_):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_estimators_pickle_to_identical_predictions(digits):
