@@ -364,6 +364,9 @@ class _DaskDenseMixin:
     """``fit`` on Dask arrays by :func:`fit`, and prediction on Dask arrays, for the
     estimators of :mod:`densecore.sklearn`, whose parameters and numpy methods are kept."""
 
+    # The training on the cluster while fit runs, which _epoch goes through.
+    _cluster_run = None
+
     # scikit-learn reads the parameters from this signature: the base's, and sync_every.
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -427,7 +430,10 @@ class _DaskDenseMixin:
         return self
 
     def _epoch(self, X, Y, batch_size, rng):
-        """One epoch on the cluster; the mean loss with scikit-learn's L2 term."""
+        """One epoch on the cluster during ``fit`` (numpy's otherwise, as ``partial_fit``
+        runs it); the mean loss with scikit-learn's L2 term."""
+        if self._cluster_run is None:
+            return super()._epoch(X, Y, batch_size, rng)
         return self._cluster_run.epoch(self._step_rate())["loss"] + self._l2_penalty(batch_size)
 
     def predict(self, X):

@@ -292,6 +292,15 @@ def test_dask_classifier_follows_the_learning_rate_schedules(client, digits, sch
     assert clf._learning_rate == pytest.approx(expected(clf.t_))
 
 
+def test_dask_classifier_partial_fit_takes_numpy_blocks(client, digits):
+    X, y = digits[:2]
+    clf = dd.DaskDenseClassifier((16,), random_state=0)
+    numpy_clf = DenseClassifier((16,), random_state=0)
+    for estimator in (clf, numpy_clf):
+        estimator.partial_fit(X, y, classes=np.arange(10)).partial_fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), numpy_clf.predict_proba(X))
+
+
 def test_dask_classifier_warm_start_goes_on_from_the_fitted_network(client, digits):
     X, y = (da.from_array(a, chunks=720) for a in digits[:2])
     clf = dd.DaskDenseClassifier((16,), max_iter=2, warm_start=True, random_state=0)
