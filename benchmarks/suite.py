@@ -5,6 +5,7 @@ import sys
 
 from benchmarks import memory, timing
 from benchmarks.peers import PEERS
+from benchmarks.report import columns, verdict
 from benchmarks.workloads import GEMM_GOALS, WORKLOADS
 
 
@@ -62,9 +63,7 @@ def table(results):
             rows.append((workload.label, peer, f"{speed:,.0f}",
                          f"{speeds['densecore'] / speed:.2f}x", f"{gflops:.1f}",
                          f"{gflops / gemm:.0%}"))
-    widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
-    return [" | ".join(cell.ljust(width) for cell, width in zip(row, widths))
-            for row in [header, tuple("-" * width for width in widths), *rows]]
+    return columns(header, rows)
 
 
 def verdicts(results):
@@ -74,10 +73,8 @@ def verdicts(results):
         for peer, (must, goal) in workload.targets.items():
             if peer not in speeds:
                 continue
-            ratio = speeds["densecore"] / speeds[peer]
-            state = "goal" if ratio >= goal else "holds" if ratio >= must else "MISSED"
-            lines.append(f"{workload.label} vs {peer}: {ratio:.2f}x "
-                         f"(must {must}x, goal {goal}x): {state}")
+            lines.append(verdict(f"{workload.label} vs {peer}",
+                                 speeds["densecore"] / speeds[peer], must, goal))
         if workload.name in GEMM_GOALS:
             share = speeds["densecore"] * workload.flops_per_sample / 1e9 / gemm
             lines.append(f"{workload.label} share of GEMM: {share:.0%} "
