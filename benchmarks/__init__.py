@@ -2,13 +2,14 @@
 
 It measures the *installed* densecore.  ``python -m`` puts the working
 directory first on ``sys.path``, and from the repository root that is the
-source tree, whose ``densecore`` has no compiled extensions: drop it here,
-before anything imports densecore (this package's own modules are already
-found through ``__path__``).
+source tree, whose ``densecore`` has no compiled extensions: move it last,
+before anything imports densecore, so that the installed one is found first.
+It stays on the path for the processes the suite spawns (multiprocessing's
+``spawn`` hands them this ``sys.path``), which import this package by name.
 """
 import os
 import sys
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:] = [entry for entry in sys.path
-               if os.path.abspath(entry or os.curdir) != _ROOT]
+               if os.path.abspath(entry or os.curdir) != ROOT] + [ROOT]

@@ -5,12 +5,12 @@ object: the peak RSS during ``fit`` above the RSS just before it (data and
 network already built), and the budget it must stay within.
 """
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 
+from benchmarks import ROOT
 from benchmarks.workloads import LEARNING_RATE, Workload
 
 MB = 2**20
@@ -56,8 +56,7 @@ def fit_peak(workload, samples):
     args = [",".join(map(str, workload.sizes)), workload.dtype, str(workload.batch),
             str(samples)]
     done = subprocess.run([sys.executable, "-m", "benchmarks.memory", *args],
-                          capture_output=True, text=True, check=True,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                          capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(done.stdout)
 
 

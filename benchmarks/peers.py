@@ -64,7 +64,9 @@ def numpy(workload, X, labels):
     return epoch
 
 
-def torch(workload, X, labels):
+def torch(workload, X, labels, wrap=None):
+    """``wrap``, if given, wraps the model before the optimizer sees it (the
+    data-parallel section's DistributedDataParallel)."""
     import torch
     from torch import nn
 
@@ -73,6 +75,8 @@ def torch(workload, X, labels):
     for n_in, n_out in zip(workload.sizes, workload.sizes[1:]):
         layers += [nn.Linear(n_in, n_out), nn.ReLU()]
     model = nn.Sequential(*layers[:-1]).to(getattr(torch, workload.dtype))
+    if wrap is not None:
+        model = wrap(model)
     X, labels = torch.from_numpy(X), torch.from_numpy(labels)
 
     def infer():

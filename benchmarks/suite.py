@@ -1,10 +1,12 @@
-"""Run the workloads against every installed peer and format the table."""
+"""Run the workloads against every installed peer and format the table; then the
+data-parallel section."""
 import os
 import platform
 import sys
 
-from benchmarks import memory, timing
+from benchmarks import data_parallel, memory, timing
 from benchmarks.peers import PEERS
+from benchmarks.report import columns, verdict
 from benchmarks.workloads import GEMM_GOALS, WORKLOADS
 
 
@@ -62,9 +64,7 @@ def table(results):
             rows.append((workload.label, peer, f"{speed:,.0f}",
                          f"{speeds['densecore'] / speed:.2f}x", f"{gflops:.1f}",
                          f"{gflops / gemm:.0%}"))
-    widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
-    return [" | ".join(cell.ljust(width) for cell, width in zip(row, widths))
-            for row in [header, tuple("-" * width for width in widths), *rows]]
+    return columns(header, rows)
 
 
 def verdicts(results):
@@ -74,10 +74,8 @@ def verdicts(results):
         for peer, (must, goal) in workload.targets.items():
             if peer not in speeds:
                 continue
-            ratio = speeds["densecore"] / speeds[peer]
-            state = "goal" if ratio >= goal else "holds" if ratio >= must else "MISSED"
-            lines.append(f"{workload.label} vs {peer}: {ratio:.2f}x "
-                         f"(must {must}x, goal {goal}x): {state}")
+            lines.append(verdict(f"{workload.label} vs {peer}",
+                                 speeds["densecore"] / speeds[peer], must, goal))
         if workload.name in GEMM_GOALS:
             share = speeds["densecore"] * workload.flops_per_sample / 1e9 / gemm
             lines.append(f"{workload.label} share of GEMM: {share:.0%} "
@@ -85,8 +83,17 @@ def verdicts(results):
     return lines
 
 
-def run(samples=None, only="", repeats=5, min_time=0.2, out=print):
-    """Measure the workloads whose label contains ``only``; print the report with ``out``.
+def report(results):
+    """The lines of the measured workloads: GEMM rates, the table, the targets."""
+    gemm_rates = [f"GEMM rate (numpy matmul 2048x2048 {workload.dtype}) timed alongside "
+                  f"{workload.label}: {gemm:.1f} GFLOP/s" for workload, _, gemm in results]
+    return [*gemm_rates, "", *table(results), "", *verdicts(results)]
+
+
+def run(samples=None, only="", repeats=5, min_time=0.2, parallel=data_parallel.Settings(),
+        out=print):
+    """Measure the workloads, then the data-parallel section (with ``parallel``), whose
+    label contains ``only``; print the report with ``out``.
 
     ``samples`` caps every workload's sample count.  Progress goes to stderr.
     """
@@ -101,18 +108,14 @@ def run(samples=None, only="", repeats=5, min_time=0.2, out=print):
         if only in workload.label:
             print(f"measuring {workload.label}", file=sys.stderr)
             results.append((workload, *measure(workload, count(workload), repeats, min_time)))
-    for workload, _, gemm in results:
-        out(f"GEMM rate (numpy matmul 2048x2048 {workload.dtype}) timed alongside "
-            f"{workload.label}: {gemm:.1f} GFLOP/s")
-    out("")
-    for line in table(results):
-        out(line)
-    out("")
-    for line in verdicts(results):
-        out(line)
+    if results:
+        for line in report(results):
+            out(line)
     big = next(w for w in WORKLOADS if w.name == "mini-batch SGD" and w.dtype == "float64")
-    if only not in big.label:
-        return
-    peak = memory.fit_peak(big, count(big))
-    out(f"peak RSS of fit above baseline, {big.label}, {peak['samples']} samples: "
-        f"{peak['peak'] / memory.MB:.1f} MB (budget {peak['budget'] / memory.MB:.1f} MB)")
+    if only in big.label:
+        peak = memory.fit_peak(big, count(big))
+        out(f"peak RSS of fit above baseline, {big.label}, {peak['samples']} samples: "
+            f"{peak['peak'] / memory.MB:.1f} MB (budget {peak['budget'] / memory.MB:.1f} MB)")
+    if only in data_parallel.LABEL:
+        out("")
+        data_parallel.run(parallel, out)

@@ -1,6 +1,8 @@
 """The benchmark suite runs and reports every workload: behaviour, never speed."""
 import importlib.util
+import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -15,24 +17,38 @@ WORKLOADS = [
     "mini-batch SGD 784-512-256-10 float64 b128",
     "inference 784-512-256-10 float32 b1024",
 ]
+DATA_PARALLEL = "data-parallel SGD 784-512-256-10 float32 b128"
+TRAINERS = ["densecore.dask.fit", "PyTorch DDP (gloo)", "Network.fit, independent processes",
+            "PyTorch loop, independent processes"]
+QUICK_SYNC_EVERY = "4"
 
 
-@pytest.fixture(scope="module")
-def report():
+def installed(name):
+    return importlib.util.find_spec(name) is not None
+
+
+def quick_run(*args, env=None):
+    """The report of ``python -m benchmarks --quick ARGS``, run from the repository root."""
     if not (ROOT / "benchmarks" / "__main__.py").exists():
         pytest.skip("the benchmarks folder is not beside the tests")
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--samples", "64"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def rows(report):
-    """``{(workload, peer): cells}`` from the table's rows."""
+@pytest.fixture(scope="module")
+def report():
+    return quick_run("--samples", "64")
+
+
+def rows(report, labels=WORKLOADS, width=6):
+    """``{(first cell, second cell): other cells}`` of the table rows ``width`` cells wide
+    whose first cell is one of ``labels``: by default, the single-process table's."""
     table = {}
     for line in report.splitlines():
         cells = [cell.strip() for cell in line.split("|")]
-        if len(cells) == 6 and cells[0] in WORKLOADS:
+        if len(cells) == width and cells[0] in labels:
             table[cells[0], cells[1]] = cells[2:]
     return table
 
@@ -49,7 +65,7 @@ def test_densecore_row_for_every_workload(report):
 @pytest.mark.parametrize("peer", ["numpy", "torch", "sklearn"])
 def test_peer_rows_or_skip_note(report, peer):
     table = rows(report)
-    if importlib.util.find_spec(peer) is None:
+    if not installed(peer):
         assert f"{peer}: not installed, skipped" in report
         assert not any(name == peer for _, name in table)
     else:
@@ -60,5 +76,60 @@ def test_reports_gemm_rate_targets_and_memory(report):
     for workload in WORKLOADS:
         assert f"timed alongside {workload}: " in report
     assert "peak RSS of fit above baseline" in report
-    if importlib.util.find_spec("torch") is not None:
+    if installed("torch"):
         assert f"{WORKLOADS[0]} vs torch:" in report
+
+
+def worker_counts():
+    """The quick run's worker counts: 1 and 2, where there are 2 cores."""
+    return ["1", "2"] if len(os.sched_getaffinity(0)) >= 2 else ["1"]
+
+
+@pytest.mark.skipif(not installed("distributed"), reason="the dask extra is not installed")
+def test_data_parallel_rows(report):
+    """A row per trainer and worker count, with its ratios; PyTorch's where it is installed."""
+    table = rows(report, TRAINERS, width=7)
+    for trainer in TRAINERS:
+        if "PyTorch" in trainer and not installed("torch"):
+            assert "torch not installed: its rows skipped" in report
+            assert not any(name == trainer for name, _ in table)
+            continue
+        for workers in worker_counts():
+            sync_every, samples, speed_up, per_round, vs_ddp = table[trainer, workers]
+            assert float(samples.replace(",", "")) > 0
+            assert speed_up.endswith("x")
+            if trainer == "densecore.dask.fit":
+                assert sync_every == QUICK_SYNC_EVERY and float(per_round) > 0
+                assert vs_ddp.endswith("x") if installed("torch") else vs_ddp == "-"
+        assert table[trainer, "1"][2] == "1.00x"
+
+
+def must_reach():
+    """``{target: must}`` of the quick run's data-parallel lines."""
+    two = "2" in worker_counts()
+    targets = {"2 workers vs 1": "1.6"} if two else {}
+    if installed("torch"):
+        targets["1 worker vs PyTorch DDP"] = "1.0"
+        if two:
+            targets["2 workers vs PyTorch DDP"] = "1.0"
+    return targets
+
+
+@pytest.mark.skipif(not installed("distributed"), reason="the dask extra is not installed")
+def test_data_parallel_must_reach_lines(report):
+    """A line per target, saying whether it holds: that is the benchmarks' to judge."""
+    for target, must in must_reach().items():
+        subject = f"{DATA_PARALLEL} sync every {QUICK_SYNC_EVERY}, {target}: "
+        pattern = re.escape(subject) + rf"\d+\.\d\dx \(must {must}x\): (holds|MISSED)$"
+        assert re.search(pattern, report, re.MULTILINE), pattern
+
+
+def test_data_parallel_skipped_without_distributed(tmp_path):
+    """A peer library that does not import skips the section with a line, not an error."""
+    (tmp_path / "distributed").mkdir()
+    (tmp_path / "distributed" / "__init__.py").write_text(
+        'raise ImportError("distributed hidden by the test")\n')
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    report = quick_run("--only", "data-parallel", env={**os.environ, "PYTHONPATH": path})
+    assert f"{DATA_PARALLEL}: skipped, distributed hidden by the test" in report
+    assert not rows(report, TRAINERS, width=7)

@@ -1,0 +1,16 @@
+"""The report's formats, shared by its sections: aligned tables and target lines."""
+
+
+def columns(header, rows):
+    """``header`` and ``rows`` (tuples of strings) as lines of aligned cells."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return [" | ".join(cell.ljust(width) for cell, width in zip(row, widths))
+            for row in [header, tuple("-" * width for width in widths), *rows]]
+
+
+def verdict(subject, ratio, must, goal=None):
+    """``subject: ratio (must ..., goal ...): state``, state one of goal, holds, MISSED."""
+    bounds = f"must {must}x" if goal is None else f"must {must}x, goal {goal}x"
+    state = ("goal" if goal is not None and ratio >= goal
+             else "holds" if ratio >= must else "MISSED")
+    return f"{subject}: {ratio:.2f}x ({bounds}): {state}"
