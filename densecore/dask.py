@@ -237,25 +237,32 @@ class _DataParallelRun:
         # The starting state is data inside a task, so that Dask can recompute it
         # (and the chain of rounds after it) if the worker holding it dies.
         replicas = [client.submit(_start_of_epoch, self.net._training_state(), pure=False)]
-        tallies, previous = [], "the start of the epoch"
+        round_of_task, previous = {}, "the start of the epoch"
         for rows, name in zip(rounds, names):
             # Each task averages the last round's replicas itself: the workers swap
             # replicas with each other and no task waits for a separate average.
-            replicas = [client.submit(_train_replica, self.blueprint, replicas, previous, X,
-                                      y, part, settings, pure=False)
-                        for (X, y), part in zip(self.chunks, rows) if len(part)]
-            tallies.append([client.submit(_tally, replica, pure=False) for replica in replicas])
+            # The first also carries the tally of the rounds before: no task, and
+            # no round trip, per round for the client.
+            work = [(chunk, part) for chunk, part in zip(self.chunks, rows) if len(part)]
+            replicas = [client.submit(_train_replica, self.blueprint, replicas, previous, name,
+                                      X, y, part, settings, carries=k == 0, pure=False)
+                        for k, ((X, y), part) in enumerate(work)]
+            round_of_task.update(dict.fromkeys((replica.key for replica in replicas), name))
             previous = name
-        final = client.submit(_average, replicas, previous, pure=False)
         try:
-            state, *round_tallies = client.gather([final, *tallies])
+            return client.submit(_result, replicas, previous, pure=False).result()
         except Exception as error:
-            failed = next(name for name, futures in zip(names, tallies)
-                          if any(future.status != "finished" for future in futures))
-            raise RuntimeError(f"data-parallel training failed in {failed}: {error!r}; the "
+            failed, cause = self._failed_round(error, round_of_task)
+            raise RuntimeError(f"data-parallel training failed in {failed}: {cause!r}; the "
                                "network keeps the parameters averaged before that epoch"
                                ) from error
-        return state, np.sum([sum(tally) for tally in round_tallies], axis=0).tolist()
+
+    def _failed_round(self, error, round_of_task):
+        """The round that ``error`` comes from, and its cause."""
+        if isinstance(error, _RoundFailed):  # raised by a task of ours
+            return error.round, error.error
+        # KilledWorker names the task whose workers died too often.
+        return round_of_task.get(getattr(error, "task", None), f"epoch {self.epochs_run}"), error
 
 
 def _count(value, name, minimum=1):
@@ -314,32 +321,59 @@ def _zeros(shape, rng):
     return np.zeros(shape)
 
 
-def _tally(replica):
-    return replica[1]
+class _Replica(NamedTuple):
+    """A replica after its round."""
+
+    state: tuple  # as Network._training_state gives it
+    samples: int  # its weight in the average: the samples it trained on
+    tally: np.ndarray  # summed loss, right answers, samples and answers scored
+
+
+class _RoundFailed(Exception):
+    """An error in a task of ``round``, which the client names."""
+
+    def __init__(self, round, error):
+        super().__init__(round, error)
+        self.round, self.error = round, error
 
 
 def _start_of_epoch(state):
-    """An epoch's starting point, as a replica: ``state``, with the tally of one sample
-    (its weight in the average) that scored nothing."""
-    return state, np.array([0.0, 0.0, 1.0, 0.0])
+    """An epoch's starting point, as a replica that scored nothing."""
+    return _Replica(state, 1, np.zeros(4))
 
 
-def _train_replica(blueprint, replicas, previous, X, y, rows, settings):
+def _train_replica(blueprint, replicas, previous, name, X, y, rows, settings, carries):
     """Train a replica holding the average of the ``previous`` round's ``replicas`` on
-    ``rows`` of one chunk; return its state and tally."""
-    replica = blueprint.replica(_average(replicas, previous))
-    X, Y = replica._samples(X[rows]), replica._targets(y[rows], len(rows))
-    total, right = replica._pass(X, Y, optimizer=replica.optimizer, rng=None, **settings)
+    ``rows`` of one chunk.  One replica of each round ``carries`` the epoch's tally so far."""
+    try:
+        replica = blueprint.replica(_average(replicas, previous))
+        X, Y = replica._samples(X[rows]), replica._targets(y[rows], len(rows))
+        total, right = replica._pass(X, Y, optimizer=replica.optimizer, rng=None, **settings)
+    except FloatingPointError as error:  # its message counts the replica's own epochs
+        raise _RoundFailed(name, FloatingPointError(
+            "the training loss stopped being finite; try a smaller learning_rate")) from error
+    except Exception as error:
+        raise _RoundFailed(name, error) from error
+    tally = np.array([total, right, len(Y), replica._answers(Y)])
+    if carries:
+        tally += sum(previous_replica.tally for previous_replica in replicas)
     # The replica's own arrays: it ends with this task.
     state = (replica._parameters(), replica._slots, replica._step)
-    return state, np.array([total, right, len(Y), replica._answers(Y)])
+    return _Replica(state, len(Y), tally)
+
+
+def _result(replicas, name):
+    """The last round's average and the epoch's tally."""
+    try:
+        return _average(replicas, name), sum(replica.tally for replica in replicas).tolist()
+    except FloatingPointError as error:
+        raise _RoundFailed(name, error) from error
 
 
 def _average(replicas, name):
     """The replicas' states averaged, weighted by the samples each saw (a single
     replica's exactly); ``FloatingPointError`` if the average is not finite."""
-    states, tallies = zip(*replicas)
-    samples = [tally[2] for tally in tallies]
+    states, samples, _ = zip(*replicas)
     shares = [n / sum(samples) for n in samples]
 
     def mean(arrays):
