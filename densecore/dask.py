@@ -109,8 +109,8 @@ def _map_rows(model, method, X):
 
 
 def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="sgd",
-        sync_every=1, seed=None, alpha=0.0, clip_norm=None, client=None, callbacks=None,
-        verbose=False):
+        sync_every=1, seed=None, shuffle=True, alpha=0.0, clip_norm=None, client=None,
+        callbacks=None, verbose=False):
     """Train ``net`` in place on Dask arrays by synchronous local SGD; return the history.
 
     Each row chunk of ``X`` trains a replica of ``net`` on the worker that
@@ -140,6 +140,9 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     seed : None, int or Generator
         Draws the order of each epoch.  The same seed and the same chunks give
         the same model, bit for bit, wherever Dask places the chunks.
+    shuffle : bool
+        Whether each epoch visits each chunk's rows in a new random order, or
+        in the order of the rows.
     client : distributed.Client, optional
         The default client if None.
     callbacks : iterable of objects with ``on_epoch_end(epoch, logs)``
@@ -174,7 +177,8 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     epochs = _count(epochs, "epochs", minimum=0)
     learning_rate = finite_number(learning_rate, "learning_rate", minimum=0, open_interval=True)
     run = _DataParallelRun(client, net, X, y, batch_size=batch_size, sync_every=sync_every,
-                           optimizer=optimizer, alpha=alpha, clip_norm=clip_norm, seed=seed)
+                           optimizer=optimizer, alpha=alpha, clip_norm=clip_norm, seed=seed,
+                           shuffle=shuffle)
     callbacks = list(callbacks or ())
     history = {}
     epoch_numbers, show, close = progress(epochs, verbose)
@@ -199,7 +203,7 @@ class _DataParallelRun:
     """
 
     def __init__(self, client, net, X, y, *, batch_size, sync_every, optimizer, alpha,
-                 clip_norm, seed):
+                 clip_norm, seed, shuffle):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a densecore Network, got {type(net).__name__}")
         if not all(net.activation_names):
@@ -214,14 +218,15 @@ class _DataParallelRun:
         self.settings = {"batch_size": batch_size, "alpha": alpha, "clip_norm": clip_norm}
         net._use_optimizer(optimizer, keep_state=False)
         self.blueprint = _Blueprint.of(net)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed) if shuffle else None
         self.epochs_run = 0
 
     def epoch(self, learning_rate):
         """One epoch at ``learning_rate``; its logs (``loss``, and ``accuracy`` for the
         cross-entropies).  ``RuntimeError`` naming the round if one fails."""
         self.epochs_run += 1
-        orders = [self.rng.permutation(size) for size in self.sizes]
+        orders = [np.arange(size) if self.rng is None else self.rng.permutation(size)
+                  for size in self.sizes]
         rounds = [[order[r * self.span:(r + 1) * self.span] for order in orders]
                   for r in range(self.n_rounds)]
         names = [f"round {r + 1} of {self.n_rounds} in epoch {self.epochs_run}"
@@ -455,7 +460,7 @@ class _DaskDenseMixin:
             default_client(), self._network, X, targets, batch_size=batch_size,
             sync_every=self.sync_every, optimizer=self._optimizer,
             alpha=self.alpha / (batch_size * self._gradient_scale()), clip_norm=None,
-            seed=rng.randint(_SEED_BOUND))
+            seed=rng.randint(_SEED_BOUND), shuffle=self.shuffle)
         try:
             # scikit-learn's epochs, schedules and stopping rules, on the cluster.
             self._train(X, None, None, rng, incremental=False)

@@ -95,11 +95,12 @@ def test_prediction_refusals(digits):
 # -- training ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_one_chunk_gives_what_network_fit_gives(client, digits, optimizer):
+@pytest.mark.parametrize("optimizer, shuffle", [("sgd", True), ("adam", True), ("sgd", False)])
+def test_one_chunk_gives_what_network_fit_gives(client, digits, optimizer, shuffle):
     X, y = digits[:2]
     expected, trained = small_network(), small_network()
-    settings = dict(epochs=2, batch_size=32, learning_rate=0.01, optimizer=optimizer, seed=3)
+    settings = dict(epochs=2, batch_size=32, learning_rate=0.01, optimizer=optimizer, seed=3,
+                    shuffle=shuffle)
     history = expected.fit(X, y, **settings)
     dask_history = dd.fit(trained, da.from_array(X, chunks=len(X)),
                           da.from_array(y, chunks=len(y)), sync_every=7, **settings)
