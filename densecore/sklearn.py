@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 import densecore
 from densecore import _serialization
-from densecore.network import default_loss
+from densecore.network import SCHEDULES, SMALLEST_ADAPTIVE_RATE, default_loss
 
 __all__ = ["DenseClassifier", "DenseRegressor"]
 
@@ -30,9 +30,6 @@ ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "r
 # densecore's output activations -> scikit-learn's names, for ``out_activation_``.
 OUTPUT_NAMES = {"identity": "identity", "sigmoid": "logistic", "softmax": "softmax"}
 SOLVERS = ("sgd", "adam")
-SCHEDULES = ("constant", "invscaling", "adaptive")
-# The adaptive schedule stops training once the rate would fall below this.
-SMALLEST_ADAPTIVE_RATE = 1e-6
 # Seeds handed to densecore are drawn below this bound.
 SEED_BOUND = np.iinfo(np.int32).max
 
@@ -449,7 +446,7 @@ class _DenseBase(BaseEstimator):
             if len(X_val) < 2:
                 raise ValueError("The validation set is too small: increase "
                                  "validation_fraction or give more samples")
-            best = self._parameters()
+            best = self._network._copy_parameters()
         batch_size = self._batch_size(len(X))
         self.n_iter_ = 0
         for _ in range(1 if incremental else self.max_iter):
@@ -459,7 +456,7 @@ class _DenseBase(BaseEstimator):
             if not self.early_stopping:
                 self._record_loss()
             elif self._record_validation_score(X_val, y_val):
-                best = self._parameters()
+                best = self._network._copy_parameters()
             if self.learning_rate == "invscaling" and self.solver == "sgd":
                 self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
             if self._no_improvement_count > self.n_iter_no_change and self._should_stop():
@@ -470,18 +467,10 @@ class _DenseBase(BaseEstimator):
                               "reached and the optimization hasn't converged yet.",
                               ConvergenceWarning)
         if self.early_stopping:
-            self._set_parameters(best)
+            self._network._set_parameters(best)
         if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
             raise ValueError("Training produced non-finite weights; scale the inputs "
                              "or lower learning_rate_init")
-
-    def _parameters(self):
-        """Copies of the weights and biases of every layer."""
-        return [(layer.weights.copy(), layer.bias.copy()) for layer in self._network.layers]
-
-    def _set_parameters(self, parameters):
-        for layer, (weights, bias) in zip(self._network.layers, parameters):
-            layer.weights, layer.bias = weights, bias
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
