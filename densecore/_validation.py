@@ -29,6 +29,14 @@ def positive_int(value, name):
     return number
 
 
+def non_negative_int(value, name):
+    """``value`` as an int >= 0, else ``TypeError`` or ``ValueError``."""
+    number = operator.index(value)
+    if number < 0:
+        raise ValueError(f"{name} must be >= 0, got {number}")
+    return number
+
+
 def real_array(value, name):
     """``np.asarray(value)``, refusing anything that is not bool, integer or float."""
     array = np.asarray(value)

@@ -13,7 +13,6 @@ Importing this module needs ``dask[distributed]`` and scikit-learn (the
 ``dask`` and ``sklearn`` extras); ``import densecore`` imports neither.
 """
 import math
-import numbers
 from typing import NamedTuple
 
 import dask
@@ -23,7 +22,7 @@ from distributed import default_client
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 
-from densecore._validation import finite_number
+from densecore._validation import finite_number, non_negative_int, positive_int
 from densecore.layer import Layer
 from densecore.network import Network, progress
 from densecore.sklearn import DenseClassifier, DenseRegressor
@@ -174,7 +173,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     the result is the same as without the failure.
     """
     client = default_client() if client is None else client
-    epochs = _count(epochs, "epochs", minimum=0)
+    epochs = non_negative_int(epochs, "epochs")
     learning_rate = finite_number(learning_rate, "learning_rate", minimum=0, open_interval=True)
     run = _DataParallelRun(client, net, X, y, batch_size=batch_size, sync_every=sync_every,
                            optimizer=optimizer, alpha=alpha, clip_norm=clip_norm, seed=seed,
@@ -209,7 +208,7 @@ class _DataParallelRun:
         if not all(net.activation_names):
             raise ValueError("data-parallel training needs named activations, got a "
                              "Python-callable activation")
-        self.span = _count(batch_size, "batch_size") * _count(sync_every, "sync_every")
+        self.span = positive_int(batch_size, "batch_size") * positive_int(sync_every, "sync_every")
         X, y = client.persist(list(_training_arrays(net, X, y)))
         self.client, self.net = client, net
         self.chunks = _chunk_futures(client, X, y)
@@ -268,13 +267,6 @@ class _DataParallelRun:
             return error.round, error.error
         # KilledWorker names the task whose workers died too often.
         return round_of_task.get(getattr(error, "task", None), f"epoch {self.epochs_run}"), error
-
-
-def _count(value, name, minimum=1):
-    """``value`` as an int >= ``minimum``, else ``ValueError``."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _training_arrays(net, X, y):
@@ -444,7 +436,7 @@ class _DaskDenseMixin:
             raise ValueError("the Dask estimators do not support early_stopping=True: "
                              "hold out a validation set with dask_ml.model_selection."
                              "train_test_split and score it instead")
-        _count(self.sync_every, "sync_every")
+        positive_int(self.sync_every, "sync_every")
         X = _rows(X)
         if X.dtype not in (np.float32, np.float64):
             X = X.astype(np.float64)

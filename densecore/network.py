@@ -1,14 +1,14 @@
 """Network: a stack of Layers that trains with SGD and predicts, samples as rows."""
 import functools
 import math
-import operator
 import sys
 import threading
 
 import numpy as np
 
 from densecore import _blas, _serialization, _train, activations, kernels, optimizers
-from densecore._validation import as_matrix, finite_number, positive_int, real_array
+from densecore._validation import (as_matrix, finite_number, non_negative_int, positive_int,
+                                   real_array)
 from densecore.layer import Layer
 
 LOSSES = {
@@ -228,7 +228,7 @@ class Network:
         Y = self._targets(y, len(X))
         rng = np.random.default_rng(seed)
         (X, Y), validation = self._split_validation(X, Y, validation_data, validation_split, rng)
-        epochs = _non_negative_int(epochs, "epochs")
+        epochs = non_negative_int(epochs, "epochs")
         patience = positive_int(patience, "patience")
         min_delta = finite_number(min_delta, "min_delta", minimum=0)
         if schedule not in SCHEDULES:
@@ -562,7 +562,7 @@ class Network:
             settings = {key: value.item() for key, value in arrays.items()
                         if key not in ("name", "step") and not key.startswith("slot_")}
             optimizer = optimizers.OPTIMIZERS[str(arrays["name"])](**settings)
-            step = _non_negative_int(arrays["step"].item(), "step")
+            step = non_negative_int(arrays["step"].item(), "step")
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"invalid optimizer state: {error!r}") from None
         self._use_optimizer(optimizer, keep_state=False)
@@ -583,10 +583,3 @@ class Network:
                                      f"cannot be negative, got {value.min()}")
                 slot[...] = value
         self._step = step
-
-
-def _non_negative_int(value, name):
-    number = operator.index(value)
-    if number < 0:
-        raise ValueError(f"{name} must be >= 0, got {number}")
-    return number
