@@ -4,10 +4,11 @@ Dask owns scheduling, data placement, transfers and worker failure; this
 module adds the algorithm.  :func:`predict` and :func:`predict_proba` map a
 model over the row chunks of a Dask array.  :func:`fit` trains a network by
 synchronous local SGD with model averaging: one replica per row chunk runs
-``sync_every`` mini-batches on its chunk, where the chunk lives, then a task
-averages the replicas' parameters and optimizer state and the next round
-starts from the average, on the workers.  :class:`DaskDenseClassifier` and :class:`DaskDenseRegressor`
-put that behind the scikit-learn estimator API.
+``sync_every`` mini-batches on its chunk, where the chunk lives, and each
+replica of the next round starts from the average of the replicas'
+parameters and optimizer state, all on the workers.
+:class:`DaskDenseClassifier` and :class:`DaskDenseRegressor` put that behind
+the scikit-learn estimator API.
 
 Importing this module needs ``dask[distributed]`` and scikit-learn (the
 ``dask`` and ``sklearn`` extras); ``import densecore`` imports neither.
