@@ -5,6 +5,11 @@
 
 from cython cimport floating
 
+# Constants of the kernels, set in _core.pyx and read from here by kernels and
+# _train (and, through kernels, by the Python layer): each is written once.
+cdef double LEAKY_SLOPE    # leaky_relu's slope below 0
+cdef double CLIP_EPSILON   # PyTorch's clip_grad_norm_ guard against a zero norm
+
 cdef void matmul(char transa, char transb, int m, int n, int k, floating alpha,
                  const floating* A, int lda, const floating* B, int ldb,
                  floating beta, floating* C, int ldc) noexcept nogil
@@ -32,3 +37,6 @@ cdef void optimizer_update(int optimizer, floating* param, const floating* grad,
                            long step) noexcept nogil
 
 cdef double sum_of_squares(const floating* values, Py_ssize_t size) noexcept nogil
+
+# Whether ``activation`` is a code that the elementwise loops above know.
+cdef bint known_activation(int activation) noexcept nogil

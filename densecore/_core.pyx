@@ -14,7 +14,8 @@ from densecore.kernels cimport (
     MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, ADAM,
 )
 
-cdef double LEAKY_SLOPE = 0.01
+LEAKY_SLOPE = 0.01
+CLIP_EPSILON = 1e-6
 
 
 # -- BLAS, row-major --------------------------------------------------------
@@ -211,6 +212,10 @@ cdef void _activation_backward(int activation, const floating* z, floating* g,
         for i in range(size):
             s = _tanh(z[i])
             g[i] *= 1 - s * s
+
+
+cdef bint known_activation(int activation) noexcept nogil:
+    return activation in (IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX)
 
 
 # -- the layer ----------------------------------------------------------------

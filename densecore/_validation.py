@@ -4,7 +4,7 @@ import operator
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from densecore.kernels import FLOAT_DTYPES
 
 
 def float_dtype(dtype):

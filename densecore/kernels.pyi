@@ -5,7 +5,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["Activation", "Loss", "Optimizer", "forward", "backward", "gradients", "loss",
-           "update"]
+           "update", "CLIP_EPSILON", "FLOAT_DTYPES", "LEAKY_SLOPE"]
+
+LEAKY_SLOPE: float
+CLIP_EPSILON: float
+FLOAT_DTYPES: tuple[np.dtype[np.float32], np.dtype[np.float64]]
 
 # Every kernel takes and returns one dtype: float32 or float64 throughout.
 _Float = TypeVar("_Float", np.float32, np.float64)

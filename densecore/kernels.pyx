@@ -11,7 +11,12 @@ import operator
 import numpy as np
 
 __all__ = ["Activation", "Loss", "Optimizer", "forward", "backward", "gradients", "loss",
-           "update"]
+           "update", "CLIP_EPSILON", "FLOAT_DTYPES", "LEAKY_SLOPE"]
+
+# The kernels' constants and dtypes, for the Python layer's numpy twins.
+LEAKY_SLOPE = core.LEAKY_SLOPE
+CLIP_EPSILON = core.CLIP_EPSILON
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 cdef inline int _same(const char* what, Py_ssize_t expected, Py_ssize_t got) except -1 nogil:
@@ -30,7 +35,7 @@ cdef inline int _layer_sizes(Py_ssize_t n_out, Py_ssize_t n_in) except -1 nogil:
 
 
 cdef inline int _codes(int loss, int activation) except -1 nogil:
-    if not (MSE <= loss <= BINARY_CROSS_ENTROPY and IDENTITY <= activation <= SOFTMAX):
+    if not (MSE <= loss <= BINARY_CROSS_ENTROPY and core.known_activation(activation)):
         with gil:
             raise ValueError(f"unknown loss or activation code: loss={loss}, "
                              f"activation={activation}")
@@ -134,16 +139,13 @@ cdef int optimizer_update(int optimizer, floating[::1] param, const floating[::1
 # raises an error naming what was expected and what was given, and then calls
 # a fused ``_name`` twin that allocates the outputs and runs the kernel.
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _check_arrays(ndims, writable=(), **arrays):
     """Arrays of one float dtype, C-contiguous, of the given dimensions."""
     first = None
     for (name, value), ndim in zip(arrays.items(), ndims):
         if not isinstance(value, np.ndarray):
             raise TypeError(f"{name} must be a numpy array, got {type(value).__name__}")
-        if value.dtype not in _FLOAT_DTYPES:
+        if value.dtype not in FLOAT_DTYPES:
             raise TypeError(f"{name} must be float32 or float64, got {value.dtype}")
         if first is not None and value.dtype != arrays[first].dtype:
             raise TypeError(f"{name} must be {arrays[first].dtype} like {first} (the kernels "
