@@ -8,7 +8,9 @@ import time
 import numpy as np
 
 from densecore import Network
+from densecore.activations import ACTIVATIONS
 from densecore.datasets import load_digits
+from densecore.optimizers import OPTIMIZERS
 
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0  # the held-out split stays the same whatever --seed is
@@ -60,11 +62,13 @@ def parser():
     train = commands.add_parser("train", help="train a network on the embedded digits")
     train.add_argument("--epochs", type=int, default=30)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    train.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
     train.add_argument("--learning-rate", type=float, default=None,
                        help="default 0.1 with sgd, 0.001 with adam")
     train.add_argument("--hidden", type=hidden_sizes, default=[128, 64],
                        help="hidden layer sizes, comma-separated (default 128,64)")
+    train.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
+                       help="the hidden layers' activation (default relu)")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--validation-split", type=fraction, default=0.1,
@@ -104,7 +108,8 @@ def train_command(args):
         learning_rate = 0.1 if args.optimizer == "sgd" else 0.001
     X_train, y_train, X_test, y_test = digits_split()
     sizes = [X_train.shape[1], *args.hidden, 10]
-    net = Network.from_sizes(sizes, dtype=args.dtype, seed=args.seed)
+    net = Network.from_sizes(sizes, activation=args.activation, dtype=args.dtype,
+                             seed=args.seed)
     print(f"{net!r}\ntraining on {len(X_train)} digits, testing on {len(X_test)}")
     settings = dict(epochs=args.epochs, batch_size=args.batch_size, learning_rate=learning_rate,
                     seed=args.seed, verbose=True, optimizer=args.optimizer)

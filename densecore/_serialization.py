@@ -1,8 +1,11 @@
-"""Networks to and from ``.npz`` files, and pickles through the same format.
+"""A network's state (``Network.state()``) to and from ``.npz`` files, bytes and pickles.
 
-The scikit-learn estimators pickle through it too: their parameters and
-fitted attributes become arrays by :func:`values_to_arrays` (see
-``densecore.sklearn._DenseBase.__reduce__`` for their layout).
+This module knows the file format and nothing of ``Network`` or ``Layer``:
+it turns the plain state dict into arrays and back, and a reader hands the
+dict to the class it is given (``cls.from_state``), which checks what the
+values mean.  The scikit-learn estimators pickle through it too: their
+parameters and fitted attributes become arrays by :func:`values_to_arrays`
+(see ``densecore.sklearn._DenseBase.__reduce__`` for their layout).
 
 A densecore file is what ``numpy.savez`` writes: an uncompressed zip of
 ``.npy`` arrays holding numbers and strings only.
@@ -11,8 +14,10 @@ A densecore file is what ``numpy.savez`` writes: an uncompressed zip of
 - ``sizes``: the layer sizes, input first; ``activations``: one name per
   layer; ``dtype`` and ``loss``: 0-d strings;
 - ``layers/<i>/weights`` ``(out, in)`` and ``layers/<i>/bias`` ``(out,)``;
-- ``optimizer/<key>``: the optimizer state, as ``Network._optimizer_arrays``
-  gives it.
+- ``optimizer/name`` and ``optimizer/step`` (0-d), ``optimizer/<setting>``
+  for each of its settings (0-d), and ``optimizer/slot_<k>_<j>``: slot ``j``
+  of parameter ``k``, counting W0, b0, W1, b1, ... in the shape of that
+  parameter.  No ``optimizer/`` member: a network that never trained.
 
 Reading parses each ``.npy`` header itself and checks it before reading the
 data, so a hostile file runs no code (nothing is unpickled), cannot make it
@@ -24,16 +29,17 @@ import io
 import math
 import numbers
 import os
+import re
 import secrets
 import zipfile
 
 import numpy as np
 
-from densecore.activations import ACTIVATIONS
-from densecore.layer import Layer
+from densecore import _layout
 
 FORMAT_VERSION = 1
 OPTIMIZER = "optimizer/"
+SLOT = re.compile(r"slot_(\d+)_(\d+)")
 ARCHITECTURE = ("format_version", "sizes", "activations", "dtype", "loss")
 # Everything a densecore file may hold: booleans, numbers and unicode strings.
 ARRAY_KINDS = "biufU"
@@ -48,39 +54,42 @@ HEADER_READERS = {
 # -- writing --------------------------------------------------------------
 
 
-def to_arrays(net):
-    """The arrays of ``net``'s file, by name; ``ValueError`` if it cannot be saved."""
-    unnamed = [i for i, name in enumerate(net.activation_names) if name is None]
+def to_arrays(state):
+    """The arrays of the file of a network's ``state``, by name; ``ValueError`` if it
+    cannot be saved."""
+    unnamed = [i for i, name in enumerate(state["activations"]) if name is None]
     if unnamed:
         raise ValueError(
             f"cannot save a network with Python-callable activations (layers {unnamed}): "
-            f"only the named activations {sorted(ACTIVATIONS)} can be stored"
+            "only named activations can be stored"
         )
+    sizes = state["sizes"]
     arrays = {
         "format_version": np.array(FORMAT_VERSION),
-        "sizes": np.array(net.sizes, dtype=np.int64),
-        "activations": np.array(net.activation_names),
-        "dtype": np.array(net.dtype.name),
-        "loss": np.array(net.loss),
+        "sizes": np.array(sizes, dtype=np.int64),
+        "activations": np.array(state["activations"]),
+        "dtype": np.array(state["dtype"]),
+        "loss": np.array(state["loss"]),
     }
-    for i, layer in enumerate(net.layers):
-        if not (np.isfinite(layer.weights).all() and np.isfinite(layer.bias).all()):
+    for i, (weights, bias) in enumerate(_layout.layer_views(state["parameters"], sizes)):
+        if not (np.isfinite(weights).all() and np.isfinite(bias).all()):
             raise ValueError(f"cannot save a network whose layer {i} holds NaN or infinity")
-        arrays[f"layers/{i}/weights"] = layer.weights
-        arrays[f"layers/{i}/bias"] = layer.bias.ravel()
-    for key, value in net._optimizer_arrays().items():
-        value = np.asarray(value)
-        # What is written must be readable: no object or structured arrays.
-        if value.dtype.kind not in ARRAY_KINDS:
-            raise TypeError(f"optimizer state {key!r} must hold numbers or strings, "
-                            f"got dtype {value.dtype}")
-        arrays[OPTIMIZER + key] = value
+        arrays[f"layers/{i}/weights"] = weights
+        arrays[f"layers/{i}/bias"] = bias
+    optimizer = state["optimizer"]
+    if optimizer is not None:
+        settings = {"name": optimizer["name"], "step": optimizer["step"],
+                    **optimizer["settings"]}
+        arrays.update({OPTIMIZER + key: np.array(value) for key, value in settings.items()})
+        for j, slot in enumerate(optimizer["slots"]):
+            views = [view for pair in _layout.layer_views(slot, sizes) for view in pair]
+            arrays.update({f"{OPTIMIZER}slot_{k}_{j}": view for k, view in enumerate(views)})
     return arrays
 
 
-def to_bytes(net):
-    """The contents of ``net``'s file, as bytes."""
-    return arrays_to_bytes(to_arrays(net))
+def to_bytes(state):
+    """The contents of the file of a network's ``state``, as bytes."""
+    return arrays_to_bytes(to_arrays(state))
 
 
 def arrays_to_bytes(arrays):
@@ -90,14 +99,15 @@ def arrays_to_bytes(arrays):
     return buffer.getvalue()
 
 
-def save(net, path):
-    """Write ``net`` to ``path`` without ever leaving a partial file there.
+def save(state, path):
+    """Write the file of a network's ``state`` to ``path`` without ever leaving a
+    partial file there.
 
     The file is written beside the target under a temporary name, flushed to
     disk, then renamed over the target, so an error or a killed process
     leaves any previous file at ``path`` as it was.
     """
-    arrays = to_arrays(net)  # refuse before touching any file
+    arrays = to_arrays(state)  # refuse before touching any file
     path = os.path.abspath(os.fsdecode(path))
     folder, name = os.path.split(path)
     temporary = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
@@ -128,7 +138,7 @@ def _sync_folder(folder):
 
 
 def load(path, cls):
-    """The network of class ``cls`` saved at ``path``."""
+    """The network of class ``cls`` saved at ``path`` (``cls.from_state`` builds it)."""
     with open(os.fspath(path), "rb") as file:
         data = file.read()
     try:
@@ -138,39 +148,19 @@ def load(path, cls):
 
 
 def from_bytes(data, cls):
-    """The network of class ``cls`` that :func:`to_bytes` wrote into ``data``."""
-    return from_arrays(read_arrays(data), cls)
+    """The network of class ``cls`` whose file's contents are ``data``."""
+    return cls.from_state(state_from_bytes(data))
 
 
-def from_arrays(arrays, cls):
-    """The network of class ``cls`` whose file's arrays (by name) are ``arrays``."""
+def state_from_bytes(data):
+    """The state of the network whose file's contents are ``data``."""
+    return state_from_arrays(read_arrays(data))
+
+
+def state_from_arrays(arrays):
+    """The state of the network whose file's arrays (by name) are ``arrays``, after
+    checking that they are the members of a file of this format."""
     check_version(arrays, "format_version", FORMAT_VERSION)
-    layers, loss = _layers(arrays)
-    net = cls(layers, loss=loss)
-    net._restore_optimizer(_optimizer_state(arrays))
-    return net
-
-
-def check_version(arrays, name, version):
-    """``ValueError`` unless member ``name`` is the integer ``version``."""
-    found = _field(arrays, name, "iu", 0)
-    if found != version:
-        raise ValueError(f"{name} is {found}, this densecore reads version {version}")
-
-
-def _optimizer_state(arrays):
-    """The ``optimizer/`` members, unprefixed; their numbers must be finite."""
-    state = {name.removeprefix(OPTIMIZER): value
-             for name, value in arrays.items() if name.startswith(OPTIMIZER)}
-    for key, value in state.items():
-        # Non-finite state would turn the weights to NaN at the next step.
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            raise ValueError(f"{OPTIMIZER + key!r} holds NaN or infinity")
-    return state
-
-
-def _layers(arrays):
-    """The layers and the loss that ``arrays`` describe, after checking them all."""
     sizes = _field(arrays, "sizes", "iu", 1)
     names = _field(arrays, "activations", "U", 1)
     dtype = _field(arrays, "dtype", "U", 0)
@@ -182,24 +172,59 @@ def _layers(arrays):
                          f"got {len(names)}")
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    expected = {*ARCHITECTURE}
-    parameters = []
-    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        weights = _parameter(arrays, f"layers/{i}/weights", dtype, (n_out, n_in))
-        bias = _parameter(arrays, f"layers/{i}/bias", dtype, (n_out,))
-        expected.update([f"layers/{i}/weights", f"layers/{i}/bias"])
-        parameters.append((weights, bias))
-    unexpected = {name for name in arrays if not name.startswith(OPTIMIZER)} - expected
+    members = [f"layers/{i}/{part}" for i in range(len(names)) for part in ("weights", "bias")]
+    shapes = [shape for pair in _layout.shapes(sizes) for shape in pair]
+    unexpected = {name for name in arrays if not name.startswith(OPTIMIZER)} - {
+        *ARCHITECTURE, *members}
     if unexpected:
         raise ValueError(f"unexpected members {sorted(unexpected)}")
-    layers = []
-    for (weights, bias), name in zip(parameters, names):
-        # A copy: the arrays read are read-only views of the file's bytes.
-        layer = Layer(*weights.shape, name, dtype=dtype,
-                      init=lambda shape, rng, weights=weights: weights.copy())
-        layer.bias = bias.reshape(-1, 1)
-        layers.append(layer)
-    return layers, loss
+    parameters = [_parameter(arrays, name, dtype, shape) for name, shape in zip(members, shapes)]
+    return {"sizes": sizes, "activations": names, "loss": loss, "dtype": dtype,
+            "parameters": _layout.flatten(parameters, dtype),
+            "optimizer": _optimizer_state(arrays, shapes, dtype)}
+
+
+def check_version(arrays, name, version):
+    """``ValueError`` unless member ``name`` is the integer ``version``."""
+    found = _field(arrays, name, "iu", 0)
+    if found != version:
+        raise ValueError(f"{name} is {found}, this densecore reads version {version}")
+
+
+def _optimizer_state(arrays, shapes, dtype):
+    """The ``optimizer/`` members as the state's ``optimizer`` dict (None if none)."""
+    members = {name.removeprefix(OPTIMIZER): value
+               for name, value in arrays.items() if name.startswith(OPTIMIZER)}
+    if not members:
+        return None
+    slots = {key: value for key, value in members.items() if SLOT.fullmatch(key)}
+    n_slots = 1 + max((int(SLOT.fullmatch(key)[2]) for key in slots), default=-1)
+    expected = {f"slot_{k}_{j}" for k in range(len(shapes)) for j in range(n_slots)}
+    if set(slots) != expected:
+        raise ValueError(f"optimizer state has slots {sorted(slots)}, expected "
+                         f"{sorted(expected)}")
+    rows = np.empty((n_slots, sum(math.prod(shape) for shape in shapes)), dtype)
+    for j, row in enumerate(rows):
+        row[...] = _layout.flatten([_slot(slots, f"slot_{k}_{j}", shape)
+                                    for k, shape in enumerate(shapes)], dtype)
+    try:
+        settings = {key: value.item() for key, value in members.items()
+                    if key not in ("name", "step") and key not in slots}
+        return {"name": str(members["name"]), "step": members["step"].item(),
+                "settings": settings, "slots": rows}
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"invalid optimizer state: {error!r}") from None
+
+
+def _slot(slots, name, shape):
+    """Optimizer slot ``name``: a finite float array of ``shape``."""
+    array = slots[name]
+    if array.shape != shape or array.dtype.kind != "f":
+        raise ValueError(f"optimizer {name} must be a float array of shape {shape}, got "
+                         f"{array.dtype} {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{OPTIMIZER + name!r} holds NaN or infinity")
+    return array
 
 
 def _field(arrays, name, kinds, ndim):

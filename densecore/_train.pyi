@@ -12,10 +12,13 @@ class Trainer:
     step: int
     # Built by __cinit__: nothing is left for __init__ to take.
     def __new__(
-        cls, weights: list[NDArray[_Float]], biases: list[NDArray[_Float]],
-        activations: list[int], loss: int, n_targets: int, batch_size: int,
-        optimizer: int, hyper_parameters: tuple[float, float, float, bool], alpha: float,
-        clip_norm: float, slots: list[list[NDArray[_Float]]], step: int,
+        cls,
+        layers: list[tuple[NDArray[_Float], NDArray[_Float], int, NDArray[_Float] | None,
+                           NDArray[_Float] | None, list[NDArray[_Float]],
+                           list[NDArray[_Float]]]],
+        loss: int, n_targets: int, batch_size: int, optimizer: int,
+        hyper_parameters: tuple[float, float, float, bool], alpha: float,
+        l2_per_sample: bool, clip_norm: float, gradients: NDArray[_Float] | None,
     ) -> Trainer: ...
     def epoch(
         self, X: NDArray[_Float], Y: NDArray[_Float], order: NDArray[np.intp],

@@ -1,22 +1,20 @@
 """The training epoch in C: batch gather, forward, loss, backward and update.
 
-``Trainer`` is built once per ``fit`` (or ``partial_fit``): it allocates every
-buffer a step needs (as numpy arrays, owned here) and points a C array of layer
-records at them and at the network's own parameters and optimizer state, which
-it updates in place.  ``epoch`` then runs every mini-batch of one pass without
-the GIL and without allocating.
+``Trainer`` is built once per training session (densecore.training.Session):
+it allocates the batch buffers a step needs (as numpy arrays, owned here) and
+points a C array of layer records at them and at the views it is given of the
+network's flat parameters, gradients and optimizer state, which it updates in
+place.  ``epoch`` then runs every mini-batch of one pass without the GIL and
+without allocating.
 """
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cython cimport floating
 from libc.math cimport sqrt
 from libc.string cimport memcpy
 cimport densecore._core as core
-from densecore.kernels cimport BINARY_CROSS_ENTROPY, CROSS_ENTROPY, SGD
+from densecore.kernels cimport BINARY_CROSS_ENTROPY, CROSS_ENTROPY
 
 import numpy as np
-
-# PyTorch's clip_grad_norm_ guard against a zero norm, kept for parity.
-cdef double CLIP_EPSILON = 1e-6
 
 
 cdef struct DenseLayer:
@@ -38,7 +36,10 @@ cdef struct Settings:
     int loss
     int optimizer
     double alpha
+    bint l2_per_sample  # alpha over each batch's size, as scikit-learn
     double clip_norm
+    void* gradients     # every gradient, flat (NULL when fused), for the clip norm
+    Py_ssize_t n_parameters
     double beta_1
     double beta_2
     double epsilon
@@ -75,25 +76,22 @@ cdef Py_ssize_t _correct(int loss, const floating* out, const floating* target,
 
 
 cdef void _update(DenseLayer* layers, int n_layers, const Settings* settings,
-                  floating learning_rate, long step) noexcept nogil:
+                  floating learning_rate, long step, int rows) noexcept nogil:
     """Apply the optimizer to every parameter from the gradients of one step."""
     cdef int i
     cdef DenseLayer* layer
-    cdef double norm = 0, scale = 1
+    cdef double norm, scale = 1
+    cdef double alpha = settings.alpha / rows if settings.l2_per_sample else settings.alpha
     if settings.clip_norm > 0:
-        for i in range(n_layers):
-            layer = &layers[i]
-            norm += core.sum_of_squares(<floating*>layer.grad_W,
-                                        <Py_ssize_t>layer.n_out * layer.n_in)
-            norm += core.sum_of_squares(<floating*>layer.grad_b, layer.n_out)
-        scale = min(1.0, settings.clip_norm / (sqrt(norm) + CLIP_EPSILON))
+        norm = core.sum_of_squares(<floating*>settings.gradients, settings.n_parameters)
+        scale = min(1.0, settings.clip_norm / (sqrt(norm) + core.CLIP_EPSILON))
     for i in range(n_layers):
         layer = &layers[i]
         # L2 (alpha) applies to the weights only, not to the biases.
         core.optimizer_update(settings.optimizer, <floating*>layer.W,
                               <floating*>layer.grad_W, <floating*>layer.slots[0],
                               <floating*>layer.slots[1], <Py_ssize_t>layer.n_out * layer.n_in,
-                              learning_rate, settings.alpha, scale, settings.beta_1,
+                              learning_rate, alpha, scale, settings.beta_1,
                               settings.beta_2, settings.epsilon, settings.nesterov, step)
         core.optimizer_update(settings.optimizer, <floating*>layer.b,
                               <floating*>layer.grad_b, <floating*>layer.slots[2],
@@ -137,7 +135,7 @@ cdef double _step(DenseLayer* layers, int n_layers, const Settings* settings,
                                       layer.n_in, layer.n_out, 1, 0,
                                       <floating*>layer.grad_W, <floating*>layer.grad_b)
     if not settings.fused:
-        _update(layers, n_layers, settings, learning_rate, step)
+        _update(layers, n_layers, settings, learning_rate, step, rows)
     return total
 
 
@@ -169,14 +167,15 @@ cdef void* _address(array) except NULL:
 
 
 cdef class Trainer:
-    """Buffers and layer records for training one network, built once per fit.
+    """Buffers and layer records for training one network, built once per session.
 
     Parameters
     ----------
-    weights, biases : lists of C-contiguous float32 or float64 arrays
-        Each layer's ``W`` (out, in) and ``b`` (out,), updated in place.
-    activations : list of int
-        Each layer's activation code.
+    layers : list of tuples ``(W, b, activation, grad_W, grad_b, W_slots, b_slots)``
+        Per layer: ``W`` (out, in) and ``b`` (out,), C-contiguous float32 or
+        float64 arrays updated in place; the activation code; the arrays its
+        gradients go to (None when ``gradients`` is None); the optimizer state
+        of ``W`` and of ``b``, one array per slot, updated in place.
     loss : int
         The loss code.
     n_targets, batch_size : int
@@ -185,12 +184,18 @@ cdef class Trainer:
         The optimizer code.
     hyper_parameters : (beta_1, beta_2, epsilon, nesterov)
         For SGD, beta_1 is the momentum.
-    alpha, clip_norm : float
-        L2 penalty on the weights; the largest global gradient norm (0: none).
-    slots : list of lists of arrays
-        Optimizer state for each parameter (W0, b0, W1, ...), updated in place.
-    step : int
-        Optimizer steps taken so far; ``Trainer.step`` counts on.
+    alpha : float
+        L2 penalty on the weights.
+    l2_per_sample : bool
+        Whether ``alpha`` is divided by each batch's size.
+    clip_norm : float
+        The largest global gradient norm (0: none).
+    gradients : 1-D array or None
+        Every ``grad_W`` and ``grad_b`` is a view into it.  None fuses plain
+        SGD into the backward pass (no momentum, alpha or clip_norm).
+
+    ``step`` counts the optimizer steps; set it before an epoch to go on from
+    an earlier one.
     """
     cdef DenseLayer* layers
     cdef int n_layers
@@ -200,28 +205,30 @@ cdef class Trainer:
     cdef object x_batch, y_batch
     cdef public long step
 
-    def __cinit__(self, list weights, list biases, list activations, int loss,
-                  Py_ssize_t n_targets, Py_ssize_t batch_size, int optimizer,
-                  hyper_parameters, double alpha, double clip_norm, list slots, long step):
-        self.n_layers = len(weights)
+    def __cinit__(self, list layers, int loss, Py_ssize_t n_targets, Py_ssize_t batch_size,
+                  int optimizer, hyper_parameters, double alpha, bint l2_per_sample,
+                  double clip_norm, gradients):
+        self.n_layers = len(layers)
         self.layers = <DenseLayer*>PyMem_Calloc(self.n_layers, sizeof(DenseLayer))
         if self.layers == NULL:
             raise MemoryError()
         beta_1, beta_2, epsilon, nesterov = hyper_parameters
-        self.settings = Settings(loss, optimizer, alpha, clip_norm, beta_1, beta_2,
-                                 epsilon, nesterov, False)
-        self.settings.fused = (optimizer == SGD and beta_1 == 0 and alpha == 0
-                               and clip_norm == 0)
-        self.step = step
-        self.dtype = weights[0].dtype
-        self.buffers = list(weights) + list(biases) + [s for slot in slots for s in slot]
-        self.x_batch = np.zeros((batch_size, weights[0].shape[1]), self.dtype)
+        self.settings = Settings(loss, optimizer, alpha, l2_per_sample, clip_norm, NULL, 0,
+                                 beta_1, beta_2, epsilon, nesterov, gradients is None)
+        self.step = 0
+        self.dtype = layers[0][0].dtype
+        self.buffers = [layers]
+        if gradients is not None:
+            self.buffers.append(gradients)
+            self.settings.gradients = _address(gradients)
+            self.settings.n_parameters = gradients.size
+        self.x_batch = np.zeros((batch_size, layers[0][0].shape[1]), self.dtype)
         self.y_batch = np.zeros((batch_size, n_targets), self.dtype)
-        for i in range(self.n_layers):
-            self._attach(i, weights[i], biases[i], activations[i], batch_size,
-                         slots[2 * i] + slots[2 * i + 1])
+        for i, record in enumerate(layers):
+            self._attach(i, record, batch_size)
 
-    cdef _attach(self, int i, W, b, int activation, Py_ssize_t batch_size, list slots):
+    cdef _attach(self, int i, tuple record, Py_ssize_t batch_size):
+        W, b, activation, grad_W, grad_b, W_slots, b_slots = record
         signal, out, delta = (np.zeros((batch_size, W.shape[0]), self.dtype)
                               for _ in range(3))
         self.buffers += [signal, out, delta]
@@ -231,14 +238,11 @@ cdef class Trainer:
         layer.n_out, layer.n_in = W.shape
         layer.activation = activation
         if not self.settings.fused:
-            grad_W, grad_b = np.zeros_like(W), np.zeros_like(b)
-            self.buffers += [grad_W, grad_b]
             layer.grad_W, layer.grad_b = _address(grad_W), _address(grad_b)
         # W's slots then b's; an optimizer with fewer slots leaves the rest NULL.
-        half = len(slots) // 2
-        for j, slot in enumerate(slots[:half]):
+        for j, slot in enumerate(W_slots):
             layer.slots[j] = _address(slot)
-        for j, slot in enumerate(slots[half:]):
+        for j, slot in enumerate(b_slots):
             layer.slots[2 + j] = _address(slot)
 
     def __dealloc__(self):

@@ -1,14 +1,22 @@
-"""Activation functions by name, their kernel codes, and the spec's numpy twins.
+"""The activations: one row each in :data:`ACTIVATIONS`, holding all that densecore knows of it.
 
-A named activation runs in the compiled kernels; the numpy functions here are
-what ``Layer.activation`` and ``Layer.activation_derivative`` show for it, so a
-layer behaves like the spec's whichever way it was made.
+A row names an activation, gives its code in the compiled kernels
+(``densecore.kernels.Activation``) and its numpy form, which is what
+``Layer.activation`` and ``Layer.activation_derivative`` show for it, so that
+a layer behaves like the spec's whichever way it was made.  The numpy forms
+take the spec's ``(size, B)`` columns.
+
+Adding an activation: a value in kernels.pxd's ``Activation`` enum (and its
+stub), its branches in ``_core.pyx``, a row here and its tests.
 """
+from dataclasses import dataclass
+from typing import Callable, Optional
+
 import numpy as np
 
-from densecore.kernels import Activation
+from densecore import kernels
 
-LEAKY_SLOPE = 0.01
+__all__ = ["ACTIVATIONS", "Activation", "relu", "relu_derivative", "resolve"]
 
 
 def relu(input):
@@ -48,11 +56,11 @@ def tanh_derivative(input):
 
 
 def leaky_relu(input):
-    return np.where(input >= 0, input, LEAKY_SLOPE * input)
+    return np.where(input >= 0, input, kernels.LEAKY_SLOPE * input)
 
 
 def leaky_relu_derivative(input):
-    return np.where(input >= 0, 1.0, LEAKY_SLOPE)
+    return np.where(input >= 0, 1.0, kernels.LEAKY_SLOPE)
 
 
 def softmax(input):
@@ -71,48 +79,82 @@ def softmax_derivative(input):
     return s * (1 - s)
 
 
-ACTIVATIONS = {
-    "identity": (identity, identity_derivative),
-    "relu": (relu, relu_derivative),
-    "sigmoid": (sigmoid, sigmoid_derivative),
-    "tanh": (tanh, tanh_derivative),
-    "leaky_relu": (leaky_relu, leaky_relu_derivative),
-    "softmax": (softmax, softmax_derivative),
-}
+@dataclass(frozen=True)
+class Activation:
+    """An activation: its name and kernel code (None for a Python callable), and its
+    numpy form with its derivative.
+
+    ``forward_rows`` and ``backward_rows`` run it on row batches, ``(B, size)``:
+    through the compiled kernels for a named activation, through numpy (on the
+    transposed columns the callables expect) otherwise.
+    """
+
+    name: Optional[str]
+    code: Optional[int]
+    function: Callable
+    derivative: Callable
+
+    @property
+    def compiled(self):
+        return self.code is not None
+
+    def forward_rows(self, x, W, b):
+        """``(signal, out)``: ``x @ W.T + b`` and its activation, for a C-contiguous ``x``."""
+        if self.compiled:
+            return kernels.forward(x, W, b, self.code)
+        signal = x @ W.T + b
+        out = np.asarray(self.function(signal.T), dtype=signal.dtype).T
+        if out.shape != signal.shape:
+            raise ValueError(f"activation returned shape {out.T.shape}, "
+                             f"expected {signal.T.shape}")
+        return signal, np.ascontiguousarray(out)
+
+    def backward_rows(self, delta_next, W_next, signal):
+        """``(delta_next @ W_next) * activation'(signal)``, all row batches."""
+        if self.compiled:
+            return kernels.backward(delta_next, W_next, signal, self.code)
+        return self.chain(delta_next @ W_next, signal)
+
+    def chain(self, gradient, signal):
+        """``gradient * activation'(signal)`` through the numpy derivative."""
+        derivative = np.asarray(self.derivative(signal.T), dtype=signal.dtype).T
+        return np.ascontiguousarray(gradient * derivative)
 
 
-def code(name):
-    """The kernel code of a named activation."""
-    return int(Activation[name.upper()])
+ACTIVATIONS = {row.name: row for row in (
+    Activation("identity", kernels.Activation.IDENTITY, identity, identity_derivative),
+    Activation("relu", kernels.Activation.RELU, relu, relu_derivative),
+    Activation("sigmoid", kernels.Activation.SIGMOID, sigmoid, sigmoid_derivative),
+    Activation("tanh", kernels.Activation.TANH, tanh, tanh_derivative),
+    Activation("leaky_relu", kernels.Activation.LEAKY_RELU, leaky_relu,
+               leaky_relu_derivative),
+    Activation("softmax", kernels.Activation.SOFTMAX, softmax, softmax_derivative),
+)}
 
 
-def resolve(activation, activation_derivative):
-    """Return ``(name or None, activation, derivative)`` for a Layer's arguments.
+def resolve(activation, activation_derivative=None):
+    """The :class:`Activation` a Layer's arguments describe.
 
-    ``None`` is relu, a string names a compiled activation, and one of this
-    module's functions (with its own derivative or none) counts as its name.
+    ``None`` is relu, a string names a row of :data:`ACTIVATIONS`, and a row's
+    numpy function (with its own derivative or none) counts as its name.
     Anything else must be a callable pair, run through numpy.
     """
     if activation is None:
         activation = "relu"
-    for name, (function, derivative) in ACTIVATIONS.items():
-        if activation is function and activation_derivative in (None, derivative):
-            activation, activation_derivative = name, None
+    for row in ACTIVATIONS.values():
+        if activation is row.function and activation_derivative in (None, row.derivative):
+            return row
     if isinstance(activation, str):
         if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)} or a callable, "
-                f"got {activation!r}"
-            )
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or a callable, "
+                             f"got {activation!r}")
         if activation_derivative is not None:
-            raise ValueError(
-                f"activation_derivative is only for a callable activation; "
-                f"the named activation {activation!r} has its own"
-            )
-        return (activation, *ACTIVATIONS[activation])
+            raise ValueError(f"activation_derivative is only for a callable activation; "
+                             f"the named activation {activation!r} has its own")
+        return ACTIVATIONS[activation]
     if not callable(activation) or not callable(activation_derivative):
         raise TypeError(
             "activation must be a name or a callable given together with a callable "
             f"activation_derivative, got {activation!r} and {activation_derivative!r}"
         )
-    return None, activation, activation_derivative
+    return Activation(None, None, activation, activation_derivative)

@@ -23,10 +23,10 @@ from distributed import default_client
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 
+from densecore import losses, optimizers, training
 from densecore._validation import finite_number, non_negative_int, positive_int
-from densecore.layer import Layer
-from densecore.network import Network, progress
-from densecore.sklearn import DenseClassifier, DenseRegressor
+from densecore.network import Network
+from densecore.sklearn import SEED_BOUND, DenseClassifier, DenseRegressor
 
 __all__ = ["DaskDenseClassifier", "DaskDenseRegressor", "fit", "predict", "predict_proba"]
 
@@ -60,7 +60,7 @@ def predict_proba(model, X):
     cross-entropy.  Parameters and return value are those of :func:`predict`.
     """
     if isinstance(model, Network):
-        if model.loss not in ("cross_entropy", "binary_cross_entropy"):
+        if losses.LOSSES[model.loss].accuracy is None:
             raise ValueError("predict_proba needs a network with a softmax or sigmoid "
                              f"output and a cross-entropy loss, got loss={model.loss!r}")
         return _map_rows(model, "predict", X)
@@ -179,20 +179,8 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     run = _DataParallelRun(client, net, X, y, batch_size=batch_size, sync_every=sync_every,
                            optimizer=optimizer, alpha=alpha, clip_norm=clip_norm, seed=seed,
                            shuffle=shuffle)
-    callbacks = list(callbacks or ())
-    history = {}
-    epoch_numbers, show, close = progress(epochs, verbose)
-    try:
-        for epoch in epoch_numbers:
-            logs = {**run.epoch(learning_rate), "learning_rate": learning_rate}
-            for key, value in logs.items():
-                history.setdefault(key, []).append(value)
-            show(epoch, logs)
-            if any(callback.on_epoch_end(epoch, dict(logs)) is False for callback in callbacks):
-                break
-    finally:
-        close()
-    return history
+    return training.train(run.epoch, epochs=epochs, schedule=training.Constant(learning_rate),
+                          callbacks=list(callbacks or ()), verbose=verbose).history
 
 
 class _DataParallelRun:
@@ -203,7 +191,7 @@ class _DataParallelRun:
     """
 
     def __init__(self, client, net, X, y, *, batch_size, sync_every, optimizer, alpha,
-                 clip_norm, seed, shuffle):
+                 clip_norm, seed, shuffle, l2_per_sample=False):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a densecore Network, got {type(net).__name__}")
         if not all(net.activation_names):
@@ -215,9 +203,9 @@ class _DataParallelRun:
         self.chunks = _chunk_futures(client, X, y)
         self.sizes = X.chunks[0]
         self.n_rounds = max(math.ceil(size / self.span) for size in self.sizes)
-        self.settings = {"batch_size": batch_size, "alpha": alpha, "clip_norm": clip_norm}
-        net._use_optimizer(optimizer, keep_state=False)
-        self.blueprint = _Blueprint.of(net)
+        self.settings = {"batch_size": batch_size, "alpha": alpha, "clip_norm": clip_norm,
+                         "l2_per_sample": l2_per_sample}
+        net.reset_optimizer(optimizers.get(optimizer))
         self.rng = np.random.default_rng(seed) if shuffle else None
         self.epochs_run = 0
 
@@ -232,8 +220,8 @@ class _DataParallelRun:
         names = [f"round {r + 1} of {self.n_rounds} in epoch {self.epochs_run}"
                  for r in range(self.n_rounds)]
         state, tally = self._run_rounds(rounds, names, learning_rate)
-        self.net._restore_training_state(state)
-        return self.net._logs(*tally)
+        self.net.set_state(state)
+        return tally.logs(losses.LOSSES[self.net.loss])
 
     def _run_rounds(self, rounds, names, learning_rate):
         """The state averaged after the last of ``rounds`` and their tally: summed loss,
@@ -241,7 +229,7 @@ class _DataParallelRun:
         client, settings = self.client, {**self.settings, "learning_rate": learning_rate}
         # The starting state is data inside a task, so that Dask can recompute it
         # (and the chain of rounds after it) if the worker holding it dies.
-        replicas = [client.submit(_start_of_epoch, self.net._training_state(), pure=False)]
+        replicas = [client.submit(_start_of_epoch, self.net.state(), pure=False)]
         round_of_task, previous = {}, "the start of the epoch"
         for rows, name in zip(rounds, names):
             # Each task averages the last round's replicas itself: the workers swap
@@ -249,8 +237,8 @@ class _DataParallelRun:
             # The first also carries the tally of the rounds before: no task, and
             # no round trip, per round for the client.
             work = [(chunk, part) for chunk, part in zip(self.chunks, rows) if len(part)]
-            replicas = [client.submit(_train_replica, self.blueprint, replicas, previous, name,
-                                      X, y, part, settings, carries=k == 0, pure=False)
+            replicas = [client.submit(_train_replica, replicas, previous, name, X, y, part,
+                                      settings, carries=k == 0, pure=False)
                         for k, ((X, y), part) in enumerate(work)]
             round_of_task.update(dict.fromkeys((replica.key for replica in replicas), name))
             previous = name
@@ -291,40 +279,12 @@ def _chunk_futures(client, X, y):
     return list(zip(futures[:len(parts) // 2], futures[len(parts) // 2:]))
 
 
-class _Blueprint(NamedTuple):
-    """What a worker needs to build a replica of a network, without its arrays."""
-
-    sizes: list
-    activations: list
-    loss: str
-    dtype: str
-    optimizer: object
-
-    @classmethod
-    def of(cls, net):
-        return cls(net.sizes, net.activation_names, net.loss, net.dtype.name, net.optimizer)
-
-    def replica(self, state):
-        """A network of this blueprint holding ``state``, as ``Network._training_state``
-        gives it (parameters, optimizer slots and step), in arrays of its own."""
-        layers = [Layer(n_out, n_in, name, dtype=self.dtype, init=_zeros)
-                  for n_in, n_out, name in zip(self.sizes, self.sizes[1:], self.activations)]
-        net = Network(layers, loss=self.loss)
-        net._use_optimizer(self.optimizer, keep_state=False)
-        net._restore_training_state(state)
-        return net
-
-
-def _zeros(shape, rng):
-    return np.zeros(shape)
-
-
 class _Replica(NamedTuple):
     """A replica after its round."""
 
-    state: tuple  # as Network._training_state gives it
+    state: dict  # as Network.state gives it
     samples: int  # its weight in the average: the samples it trained on
-    tally: np.ndarray  # summed loss, right answers, samples and answers scored
+    tally: training.Tally  # what it scored, and the replicas before it if it carries
 
 
 class _RoundFailed(Exception):
@@ -335,69 +295,70 @@ class _RoundFailed(Exception):
         self.round, self.error = round, error
 
 
+NOTHING = training.Tally(0.0, 0, 0, 0)
+
+
 def _start_of_epoch(state):
     """An epoch's starting point, as a replica that scored nothing."""
-    return _Replica(state, 1, np.zeros(4))
+    return _Replica(state, 1, NOTHING)
 
 
-def _train_replica(blueprint, replicas, previous, name, X, y, rows, settings, carries):
+def _train_replica(replicas, previous, name, X, y, rows, settings, carries):
     """Train a replica holding the average of the ``previous`` round's ``replicas`` on
     ``rows`` of one chunk.  One replica of each round ``carries`` the epoch's tally so far."""
     try:
-        replica = blueprint.replica(_average(replicas, previous))
-        X, Y = replica._samples(X[rows]), replica._targets(y[rows], len(rows))
-        total, right = replica._pass(X, Y, optimizer=replica.optimizer, rng=None, **settings)
-    except FloatingPointError as error:  # its message counts the replica's own epochs
-        raise _RoundFailed(name, FloatingPointError(
-            "the training loss stopped being finite; try a smaller learning_rate")) from error
+        replica = Network.from_state(_average(replicas, previous))
+        session = replica.training_session(
+            min(settings["batch_size"], len(rows)), alpha=settings["alpha"],
+            clip_norm=settings["clip_norm"], l2_per_sample=settings["l2_per_sample"],
+            rollback=False)
+        X, Y = session.data(X[rows], y[rows])
+        tally = session.epoch(X, Y, np.arange(len(rows)), settings["learning_rate"])
+        if not math.isfinite(tally.loss):
+            raise FloatingPointError("the training loss stopped being finite; try a smaller "
+                                     "learning_rate")
     except Exception as error:
         raise _RoundFailed(name, error) from error
-    tally = np.array([total, right, len(Y), replica._answers(Y)])
     if carries:
-        tally += sum(previous_replica.tally for previous_replica in replicas)
-    # The replica's own arrays: it ends with this task.
-    state = (replica._parameters(), replica._slots, replica._step)
-    return _Replica(state, len(Y), tally)
+        tally = sum((previous_replica.tally for previous_replica in replicas), tally)
+    return _Replica(replica.state(), len(rows), tally)
 
 
 def _result(replicas, name):
     """The last round's average and the epoch's tally."""
     try:
-        return _average(replicas, name), sum(replica.tally for replica in replicas).tolist()
+        return _average(replicas, name), sum((replica.tally for replica in replicas), NOTHING)
     except FloatingPointError as error:
         raise _RoundFailed(name, error) from error
 
 
 def _average(replicas, name):
     """The replicas' states averaged, weighted by the samples each saw (a single
-    replica's exactly); ``FloatingPointError`` if the average is not finite."""
+    replica's exactly): one weighted sum per flat buffer.  ``FloatingPointError`` if
+    the average is not finite."""
     states, samples, _ = zip(*replicas)
     shares = [n / sum(samples) for n in samples]
 
     def mean(arrays):
         return sum(share * array for share, array in zip(shares, arrays))
 
-    parameters, slots, steps = zip(*states)
-    parameters = [mean(arrays) for arrays in zip(*parameters)]
-    if not all(np.isfinite(p).all() for p in parameters):
+    parameters = mean([state["parameters"] for state in states])
+    if not np.isfinite(parameters).all():
         raise FloatingPointError(f"the averaged parameters are not finite after {name}; "
                                  "try a smaller learning_rate")
-    slots = [[mean(arrays) for arrays in zip(*layer)] for layer in zip(*slots)]
-    # Replicas of smaller chunks may have stopped earlier in the round.
-    return parameters, slots, max(steps)
+    optimizer = states[0]["optimizer"]
+    if optimizer is not None:
+        # Replicas of smaller chunks may have stopped earlier in the round.
+        optimizer = {**optimizer, "slots": mean([state["optimizer"]["slots"] for state in states]),
+                     "step": max(state["optimizer"]["step"] for state in states)}
+    return {**states[0], "parameters": parameters, "optimizer": optimizer}
 
 
 # -- scikit-learn estimators ---------------------------------------------------
 
-_SEED_BOUND = np.iinfo(np.int32).max
-
-
 class _DaskDenseMixin:
     """``fit`` on Dask arrays by :func:`fit`, and prediction on Dask arrays, for the
     estimators of :mod:`densecore.sklearn`, whose parameters and numpy methods are kept."""
-
-    # The training on the cluster while fit runs, which _epoch goes through.
-    _cluster_run = None
 
     # scikit-learn reads the parameters from this signature: the base's, and sync_every.
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -448,25 +409,21 @@ class _DaskDenseMixin:
             self.n_features_in_ = X.shape[1]
             self._initialize(X.shape[1], n_outputs, X.dtype, rng)
         self._start_optimizer()
-        batch_size = self._batch_size(X.shape[0])
-        self._cluster_run = _DataParallelRun(
+        n_samples = X.shape[0]
+        batch_size = self._batch_size(n_samples)
+        run = _DataParallelRun(
             default_client(), self._network, X, targets, batch_size=batch_size,
-            sync_every=self.sync_every, optimizer=self._optimizer,
-            alpha=self.alpha / (batch_size * self._gradient_scale()), clip_norm=None,
-            seed=rng.randint(_SEED_BOUND), shuffle=self.shuffle)
-        try:
-            # scikit-learn's epochs, schedules and stopping rules, on the cluster.
-            self._train(X, None, None, rng, incremental=False)
-        finally:
-            del self._cluster_run
-        return self
+            sync_every=self.sync_every, optimizer=self._network.optimizer,
+            alpha=self.alpha / self._gradient_scale(), l2_per_sample=True, clip_norm=None,
+            seed=rng.randint(SEED_BOUND), shuffle=self.shuffle)
 
-    def _epoch(self, X, Y, batch_size, rng):
-        """One epoch on the cluster during ``fit`` (numpy's otherwise, as ``partial_fit``
-        runs it); the mean loss with scikit-learn's L2 term."""
-        if self._cluster_run is None:
-            return super()._epoch(X, Y, batch_size, rng)
-        return self._cluster_run.epoch(self._step_rate())["loss"] + self._l2_penalty(batch_size)
+        def run_epoch(rate):
+            mean_loss = run.epoch(self._step_rate(rate))["loss"]
+            return {"loss": self._penalized(mean_loss, n_samples, batch_size)}
+
+        # scikit-learn's epochs, schedules and stopping rules, on the cluster.
+        self._run_epochs(run_epoch, n_samples, None, incremental=False)
+        return self
 
     def predict(self, X):
         """``predict`` of :mod:`densecore.sklearn`; lazily, by row chunk, for a Dask array."""

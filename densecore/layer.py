@@ -1,7 +1,9 @@
 """The spec's fully connected layer, with its kernels compiled."""
+import weakref
+
 import numpy as np
 
-from densecore import activations, kernels
+from densecore import _layout, _serialization, activations, losses
 from densecore._validation import as_matrix, float_dtype, positive_int, real_array
 
 INITIALIZERS = ("seed", "he", "glorot")
@@ -59,6 +61,14 @@ class Layer:
     rng : None, int or numpy.random.Generator
         ``None`` uses numpy's global random state, like the spec.
 
+    Notes
+    -----
+    A layer handed to a :class:`~densecore.Network` keeps its parameters in
+    the network's one flat buffer from then on: ``weights`` and ``bias`` are
+    writable views into it, which the network trains and reads.  Arrays taken
+    from ``layer.weights`` or ``layer.bias`` before that are the old storage and
+    no longer change with the layer.  A layer belongs to one network at a time.
+
     Attributes
     ----------
     weights : ndarray (output_size, input_size)
@@ -78,6 +88,7 @@ class Layer:
         weights, bias = initial_parameters(init, self.output_size, self.input_size, rng)
         self._weights = np.ascontiguousarray(weights, dtype=self.dtype)
         self._bias = np.ascontiguousarray(bias, dtype=self.dtype)
+        self._owner = None  # a weak reference to the network whose buffer holds them
         self.signal = self.X = self.delta = None
 
     def __repr__(self):
@@ -86,23 +97,43 @@ class Layer:
                 f"activation={activation!r}, dtype={self.dtype.name})")
 
     def __reduce__(self):
-        # Pickled as a one-layer network, in the format of Network.save;
-        # imported here because network.py imports this module.
-        from densecore.network import Network
-        return _only_layer, (Network([self]),)
+        # A pickle carries the bytes of a one-layer network's file and no other state.
+        state = {"sizes": [self.input_size, self.output_size],
+                 "activations": [self.activation_name],
+                 "loss": losses.default(self.activation_name), "dtype": self.dtype.name,
+                 "parameters": _layout.flatten([self._weights, self._bias], self.dtype),
+                 "optimizer": None}
+        return _layer_from_bytes, (_serialization.to_bytes(state),)
+
+    def use_storage(self, weights, bias, owner):
+        """Keep the parameters in ``weights`` ``(output_size, input_size)`` and ``bias``
+        ``(output_size, 1)`` from now on, after copying them there.
+
+        This is how a :class:`~densecore.Network` (the ``owner``) gathers its
+        layers' parameters into one buffer.  ``ValueError`` if another network
+        that is still alive holds this layer.
+        """
+        current = self._owner() if self._owner is not None else None
+        if current is not None and current is not owner:
+            raise ValueError("this layer already belongs to another Network; give the new "
+                             "network a copy (copy.deepcopy(layer))")
+        weights[...] = self._weights
+        bias[...] = self._bias
+        self._weights, self._bias = weights, bias
+        self._owner = weakref.ref(owner)
 
     @property
     def activation_name(self):
         """The activation's name if it runs compiled, else None."""
-        return self._activation[0]
+        return self._activation.name
 
     @property
     def activation(self):
-        return self._activation[1]
+        return self._activation.function
 
     @property
     def activation_derivative(self):
-        return self._activation[2]
+        return self._activation.derivative
 
     @property
     def weights(self):
@@ -159,25 +190,28 @@ class Layer:
 
     def _forward_rows(self, rows):
         """``(signal, out)``, each ``(B, output_size)``, for a C-contiguous ``(B, input_size)``."""
-        if self.activation_name:
-            return kernels.forward(rows, self._weights, self._bias.ravel(),
-                                   activations.code(self.activation_name))
-        signal = rows @ self._weights.T + self._bias.T
-        out = np.asarray(self.activation(signal.T), dtype=self.dtype).T
-        if out.shape != signal.shape:
-            raise ValueError(f"activation returned shape {out.T.shape}, "
-                             f"expected {signal.T.shape}")
-        return signal, np.ascontiguousarray(out)
+        return self._activation.forward_rows(rows, self._weights, self._bias.ravel())
 
     def _backward_rows(self, delta_next, W_next, signal):
         """``(delta_next @ W_next) * activation'(signal)``, all row batches."""
-        if self.activation_name:
-            return kernels.backward(delta_next, W_next, signal,
-                                    activations.code(self.activation_name))
-        derivative = np.asarray(self.activation_derivative(signal.T), dtype=self.dtype).T
-        return np.ascontiguousarray((delta_next @ W_next) * derivative)
+        return self._activation.backward_rows(delta_next, W_next, signal)
+
+
+def _layer_from_bytes(data):
+    """The layer that ``Layer.__reduce__`` wrote into ``data``, after checking it."""
+    state = _serialization.state_from_bytes(data)
+    sizes = state["sizes"]
+    if len(sizes) != 2:
+        raise ValueError(f"a pickled layer holds one layer, got sizes {sizes}")
+    (weights, bias), = _layout.layer_views(
+        _layout.check_parameters(state["parameters"], sizes, state["dtype"]), sizes)
+    layer = Layer(sizes[1], sizes[0], state["activations"][0], dtype=state["dtype"],
+                  init=lambda shape, rng: weights.copy())
+    layer.bias = bias.reshape(-1, 1)
+    return layer
 
 
 def _only_layer(network):
-    """The layer of a one-layer network (how a pickled Layer is rebuilt)."""
+    """The layer of a one-layer network: how densecore 0.1's pickles of a Layer
+    are rebuilt."""
     return network.layers[0]

@@ -1,54 +1,23 @@
-"""Network: a stack of Layers that trains with SGD and predicts, samples as rows."""
+"""Network: a stack of Layers that trains and predicts, samples as rows.
+
+The network owns the memory of its model: every parameter in one flat buffer
+(the layers' weights and biases are views into it, see ``densecore._layout``)
+and the optimizer state in another.  Training runs through a
+:class:`densecore.training.Session`; files and pickles go through the plain
+dict of :meth:`Network.state`.
+"""
 import functools
-import math
-import sys
 import threading
 
 import numpy as np
 
-from densecore import _blas, _serialization, _train, activations, kernels, optimizers
-from densecore._validation import (as_matrix, finite_number, non_negative_int, positive_int,
-                                   real_array)
+from densecore import _layout, _serialization, activations, losses, optimizers, training
+from densecore._validation import (as_matrix, finite_number, float_dtype, non_negative_int,
+                                   positive_int)
 from densecore.layer import Layer
 
-LOSSES = {
-    "mse": kernels.Loss.MSE,
-    "cross_entropy": kernels.Loss.CROSS_ENTROPY,
-    "binary_cross_entropy": kernels.Loss.BINARY_CROSS_ENTROPY,
-}
-# The output activation each probabilistic loss is computed through.
-LOSS_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
-SCHEDULES = ("constant", "invscaling", "adaptive")
-# PyTorch's clip_grad_norm_ guard against a zero norm (as in _train.pyx).
-CLIP_EPSILON = 1e-6
-# The adaptive schedule stops dividing the learning rate below this, as scikit-learn.
-SMALLEST_ADAPTIVE_RATE = 1e-6
-
-
-def default_loss(output_activation):
-    """cross_entropy after softmax, binary_cross_entropy after sigmoid, else mse."""
-    for loss, activation in LOSS_OUTPUT.items():
-        if output_activation == activation:
-            return loss
-    return "mse"
-
-
-def progress(epochs, verbose):
-    """``(epochs to run, show(epoch, logs), close())`` for a training loop.
-
-    With ``verbose``, a tqdm bar if tqdm is installed, else a line per epoch.
-    """
-    if not verbose:
-        return range(epochs), lambda epoch, logs: None, lambda: None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        def show(epoch, logs):
-            values = " ".join(f"{key}={value:.4f}" for key, value in logs.items())
-            print(f"epoch {epoch + 1}/{epochs} {values}", file=sys.stderr)
-        return range(epochs), show, lambda: None
-    bar = tqdm(range(epochs), unit="epoch", desc="train")
-    return bar, lambda epoch, logs: bar.set_postfix(logs), bar.close
+# The keys of Network.state(), in its order.
+STATE_KEYS = ("sizes", "activations", "loss", "dtype", "parameters", "optimizer")
 
 
 def one_training_at_a_time(method):
@@ -65,37 +34,27 @@ def one_training_at_a_time(method):
     return exclusive
 
 
-class Plateau:
-    """Counts the epochs since a monitored loss last improved by ``min_delta``."""
-
-    def __init__(self, patience, min_delta):
-        self.patience, self.min_delta = patience, min_delta
-        self.best, self.wait = math.inf, 0
-
-    def improved(self, value):
-        """Record an epoch's value; True if it is the best by ``min_delta``."""
-        if value < self.best - self.min_delta:
-            self.best, self.wait = value, 0
-            return True
-        self.wait += 1
-        return False
-
-    @property
-    def stalled(self):
-        return self.wait >= self.patience
-
-
 class Network:
     """A feed-forward stack of :class:`Layer` objects, trained by mini-batch SGD.
 
     Parameters
     ----------
     layers : sequence of Layer
-        Consecutive sizes must chain and all layers share one dtype.
+        Consecutive sizes must chain and all layers share one dtype.  The
+        network takes their parameters into its flat buffer (see
+        :class:`Layer`'s notes).
     loss : {"mse", "cross_entropy", "binary_cross_entropy"}, optional
         By default, follows the last activation: softmax -> cross_entropy,
         sigmoid -> binary_cross_entropy, anything else -> mse.  The two
         cross-entropies are computed from the logits and need that output.
+
+    Attributes
+    ----------
+    parameters : ndarray of shape (n_parameters,)
+        Every weight and bias, in one buffer: layer 0's weights row by row, its
+        bias, then layer 1's, and so on.  Writing into it changes the model.
+    optimizer : SGD, Adam or None
+        The optimizer whose state the network holds, if it has trained.
 
     Notes
     -----
@@ -116,20 +75,15 @@ class Network:
         dtypes = {layer.dtype for layer in self.layers}
         if len(dtypes) > 1:
             raise ValueError(f"all layers must share one dtype, got {sorted(map(str, dtypes))}")
-        self.loss = self._check_loss(loss)
-        self.optimizer = None  # the optimizer in use, set by fit and partial_fit
-        self._slots, self._step = [], 0  # its state for each parameter; steps taken
+        self._loss = losses.resolve(loss, self.layers[-1].activation_name)
+        self._activations = [activations.resolve(layer.activation, layer.activation_derivative)
+                             for layer in self.layers]
+        self._parameters = np.empty(_layout.count(self.sizes), self.dtype)
+        self._views = _layout.layer_views(self._parameters, self.sizes)
+        for layer, (weights, bias) in zip(self.layers, self._views):
+            layer.use_storage(weights, bias.reshape(-1, 1), owner=self)
+        self._optimizer_state = None  # an optimizers.State once the network trains
         self._training = threading.Lock()
-
-    def _check_loss(self, loss):
-        output = self.layers[-1].activation_name
-        loss = default_loss(output) if loss is None else loss
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-        if LOSS_OUTPUT.get(loss, output) != output:
-            raise ValueError(f"loss {loss!r} needs a {LOSS_OUTPUT[loss]!r} output layer, "
-                             f"got {self.layers[-1].activation!r}")
-        return loss
 
     @classmethod
     def from_sizes(cls, sizes, activation="relu", output_activation="softmax",
@@ -166,6 +120,19 @@ class Network:
     def activation_names(self):
         """Each layer's activation name (None for a Python callable)."""
         return [layer.activation_name for layer in self.layers]
+
+    @property
+    def loss(self):
+        """The loss's name."""
+        return self._loss.name
+
+    @property
+    def parameters(self):
+        return self._parameters
+
+    @property
+    def optimizer(self):
+        return None if self._optimizer_state is None else self._optimizer_state.optimizer
 
     # -- public API -------------------------------------------------------
 
@@ -231,40 +198,31 @@ class Network:
         epochs = non_negative_int(epochs, "epochs")
         patience = positive_int(patience, "patience")
         min_delta = finite_number(min_delta, "min_delta", minimum=0)
-        if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        if schedule not in training.SCHEDULES:
+            raise ValueError(f"schedule must be one of {tuple(training.SCHEDULES)}, "
+                             f"got {schedule!r}")
         power_t = finite_number(power_t, "power_t", minimum=0)
-        callbacks = list(callbacks or ())
-        rate = learning_rate = finite_number(learning_rate, "learning_rate", minimum=0,
-                                       open_interval=True)
-        run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=False)
-        history, plateau, best_parameters = {}, Plateau(patience, min_delta), None
-        epoch_numbers, show, close = progress(epochs, verbose)
-        try:
-            for epoch in epoch_numbers:
-                total, right = run(rng if shuffle else None, rate, epoch)
-                logs = {**self._logs(total, right, len(Y), self._answers(Y)),
-                        "learning_rate": rate}
-                if validation is not None:
-                    logs.update({f"val_{key}": value
-                                 for key, value in self._score(*validation).items()})
-                for key, value in logs.items():
-                    history.setdefault(key, []).append(value)
-                show(epoch, logs)
-                if schedule == "invscaling":
-                    rate = learning_rate / ((epoch + 1) * len(X) + 1) ** power_t
-                if plateau.improved(logs.get("val_loss", logs["loss"])) and early_stopping:
-                    best_parameters = self._copy_parameters()
-                if plateau.stalled and schedule == "adaptive" and rate > SMALLEST_ADAPTIVE_RATE:
-                    rate, plateau.wait = rate / 5, 0
-                replies = [callback.on_epoch_end(epoch, dict(logs)) for callback in callbacks]
-                if (plateau.stalled and early_stopping) or any(r is False for r in replies):
-                    break
-        finally:
-            close()
-        if best_parameters is not None:
-            self._set_parameters(best_parameters)
-        return history
+        learning_rate = finite_number(learning_rate, "learning_rate", minimum=0,
+                                      open_interval=True)
+        session = self._session(X, batch_size, optimizer, alpha, clip_norm)
+
+        def run_epoch(rate):
+            order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
+            return session.epoch(X, Y, order, rate).logs(self._loss)
+
+        def validate():
+            return {f"val_{key}": value for key, value in self._score(*validation).items()}
+
+        schedule = (training.InvScaling(learning_rate, power_t=power_t, samples_per_epoch=len(X))
+                    if schedule == "invscaling" else training.SCHEDULES[schedule](learning_rate))
+        return training.train(
+            run_epoch, epochs=epochs, schedule=schedule,
+            rule=training.Plateau("loss" if validation is None else "val_loss", patience,
+                                  min_delta),
+            stop_when_stalled=early_stopping,
+            checkpoint=training.Checkpoint(self._parameters) if early_stopping else None,
+            validate=None if validation is None else validate, callbacks=list(callbacks or ()),
+            verbose=verbose).history
 
     @one_training_at_a_time
     def partial_fit(self, X, y, *, batch_size=32, learning_rate=0.01, optimizer=None,
@@ -274,12 +232,18 @@ class Network:
         ``optimizer=None`` goes on with the optimizer in use ("sgd" before any
         training); another optimizer, or other settings, start a fresh state.
         """
+        learning_rate = finite_number(learning_rate, "learning_rate", minimum=0,
+                                      open_interval=True)
         X = self._samples(X)
-        rng = np.random.default_rng(seed) if shuffle else None
-        total, _ = self._pass(X, self._targets(y, len(X)), batch_size=batch_size,
-                              learning_rate=learning_rate, optimizer=optimizer, alpha=alpha,
-                              clip_norm=clip_norm, rng=rng)
-        return total / len(X)
+        Y = self._targets(y, len(X))
+        if optimizer is None:
+            optimizer = self.optimizer or "sgd"
+        session = self._session(X, batch_size, optimizer, alpha, clip_norm, keep_state=True)
+        order = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
+        try:
+            return session.epoch(X, Y, order, learning_rate).logs(self._loss)["loss"]
+        except FloatingPointError as error:
+            raise FloatingPointError(f"training diverged: {error}") from None
 
     def predict(self, X):
         """The output layer's activations, ``(n_samples, output_size)``."""
@@ -290,7 +254,82 @@ class Network:
         X = self._samples(X)
         return self._score(X, self._targets(y, len(X)))
 
-    # -- files and pickles -------------------------------------------------
+    # -- training sessions and optimizer state -------------------------------
+
+    def training_session(self, batch_size, *, alpha=0.0, clip_norm=None, l2_per_sample=False,
+                         rollback=True):
+        """A :class:`densecore.training.Session` over this network's parameters and
+        optimizer state (a fresh SGD state if it has none); see there for the
+        arguments.  ``fit`` and ``partial_fit`` train through one."""
+        if self._optimizer_state is None:
+            self.reset_optimizer("sgd")
+        return training.Session(self.layers, self._parameters, self._loss,
+                                self._optimizer_state, batch_size=batch_size, alpha=alpha,
+                                clip_norm=clip_norm, l2_per_sample=l2_per_sample,
+                                rollback=rollback)
+
+    def reset_optimizer(self, optimizer=None):
+        """Drop the optimizer state; with ``optimizer`` (a name or an object), start a
+        fresh state of it (zero slots, no step taken)."""
+        self._optimizer_state = None if optimizer is None else optimizers.State(
+            optimizer, self._parameters.size, self.dtype)
+
+    # -- the model's state, files and pickles --------------------------------
+
+    def state(self):
+        """The model as a plain dict, which :meth:`from_state` turns back into a network.
+
+        Returns
+        -------
+        dict
+            ``sizes`` (list of int, input first), ``activations`` (one name per
+            layer; None for a Python callable, which no network can be built
+            from), ``loss`` and ``dtype`` (str), ``parameters`` (a copy of
+            :attr:`parameters`) and ``optimizer``: None before training, else
+            ``{"name", "settings", "step", "slots"}`` with ``slots`` of shape
+            ``(n_slots, n_parameters)`` in the layout of ``parameters``.
+        """
+        return {"sizes": self.sizes, "activations": self.activation_names, "loss": self.loss,
+                "dtype": self.dtype.name, "parameters": self._parameters.copy(),
+                "optimizer": None if self._optimizer_state is None
+                else self._optimizer_state.to_dict()}
+
+    @classmethod
+    def from_state(cls, state):
+        """The network that :meth:`state` describes, after checking all of it
+        (``ValueError`` or ``TypeError`` saying what is wrong)."""
+        missing, extra = set(STATE_KEYS) - set(state), set(state) - set(STATE_KEYS)
+        if missing or extra:
+            raise ValueError(f"a network's state has the keys {list(STATE_KEYS)}, got "
+                             f"{sorted(map(str, state))}")
+        sizes = [positive_int(size, "each size") for size in state["sizes"]]
+        names = list(state["activations"])
+        if len(sizes) < 2 or len(names) != len(sizes) - 1:
+            raise ValueError(f"sizes {sizes} need one activation per layer and at least one "
+                             f"layer, got activations {names}")
+        if not all(isinstance(name, str) for name in names):
+            raise ValueError(f"activations must be names, got {names}")
+        layers = [Layer(n_out, n_in, name, dtype=state["dtype"], init=_zeros)
+                  for n_in, n_out, name in zip(sizes, sizes[1:], names)]
+        network = cls(layers, loss=state["loss"])
+        network.set_state(state)
+        return network
+
+    def set_state(self, state):
+        """Set the parameters and the optimizer state from ``state``, which must be of a
+        network of this one's sizes, activations, loss and dtype; the layers keep
+        their arrays."""
+        given = [list(state["sizes"]), list(state["activations"]), state["loss"],
+                 float_dtype(state["dtype"]).name]
+        if given != [self.sizes, self.activation_names, self.loss, self.dtype.name]:
+            raise ValueError(f"a state of sizes, activations, loss and dtype {given} does not "
+                             f"fit {self!r}")
+        parameters = _layout.check_parameters(state["parameters"], self.sizes, self.dtype)
+        optimizer = state["optimizer"]
+        if optimizer is not None:
+            optimizer = optimizers.State.from_dict(optimizer, self._parameters.size, self.dtype)
+        self._parameters[...] = parameters
+        self._optimizer_state = optimizer
 
     def save(self, path):
         """Write the network, with its optimizer state, to the ``.npz`` file ``path``.
@@ -300,7 +339,7 @@ class Network:
         or killed save leaves a previous file there intact.  A network with a
         Python-callable activation cannot be saved (``ValueError``).
         """
-        _serialization.save(self, path)
+        _serialization.save(self.state(), path)
 
     @classmethod
     def load(cls, path):
@@ -313,36 +352,15 @@ class Network:
 
     def __reduce__(self):
         # A pickle (joblib, Dask) carries the bytes of a saved file and no other state.
-        return _serialization.from_bytes, (_serialization.to_bytes(self), type(self))
+        return _serialization.from_bytes, (_serialization.to_bytes(self.state()), type(self))
 
     # -- inputs -----------------------------------------------------------
 
     def _samples(self, X):
-        return as_matrix(X, "X", self.dtype, self.layers[0].input_size)
+        return as_matrix(X, "X", self.dtype, self.sizes[0])
 
     def _targets(self, y, n_samples):
-        """``y`` as a finite ``(n_samples, n_outputs)`` matrix of the network's dtype."""
-        y = real_array(y, "y")
-        n_outputs = self.layers[-1].output_size
-        if y.ndim == 0 or len(y) != n_samples:
-            raise ValueError(f"y must hold one target per sample ({n_samples}), "
-                             f"got shape {y.shape}")
-        if y.ndim == 1 and self.loss == "cross_entropy":
-            y = np.eye(n_outputs, dtype=self.dtype)[self._labels(y, n_outputs)]
-        elif y.ndim == 1 and n_outputs == 1:
-            y = y.reshape(-1, 1)
-        return as_matrix(y, "y", self.dtype, n_outputs)
-
-    @staticmethod
-    def _labels(y, n_classes):
-        with np.errstate(invalid="ignore"):
-            integral = np.array_equal(y, np.floor(y)) if y.dtype.kind == "f" else True
-        if not integral:
-            raise ValueError("y must hold integer class labels, got non-integer values")
-        if len(y) and (y.min() < 0 or y.max() >= n_classes):
-            raise ValueError(f"labels must lie in [0, {n_classes}), got values from "
-                             f"{y.min()} to {y.max()}")
-        return y.astype(np.intp)
+        return self._loss.targets(y, n_samples, self.sizes[-1], self.dtype)
 
     def _split_validation(self, X, Y, validation_data, validation_split, rng):
         """``((X, Y) to train on, (X_val, Y_val) or None)``."""
@@ -365,221 +383,36 @@ class Network:
         held_out, kept = order[:n_val], order[n_val:]
         return (X[kept], Y[kept]), (X[held_out], Y[held_out])
 
+    def _session(self, X, batch_size, optimizer, alpha, clip_norm, *, keep_state=False):
+        """The session that fit or partial_fit trains with, the optimizer's state kept
+        if ``keep_state`` and ``optimizer`` is the one in use."""
+        if len(X) == 0:
+            raise ValueError("training needs at least one sample, got 0")
+        batch_size = min(positive_int(batch_size, "batch_size"), len(X))
+        optimizer = optimizers.get(optimizer)
+        if not (keep_state and optimizer == self.optimizer):
+            self.reset_optimizer(optimizer)
+        return self.training_session(batch_size, alpha=alpha, clip_norm=clip_norm)
+
     # -- computation ------------------------------------------------------
 
     def _forward(self, X):
         """``(signal, out)`` of the output layer for the rows of ``X``."""
         signal, out = None, X
-        for layer in self.layers:
-            signal, out = layer._forward_rows(out)
+        for (weights, bias), activation in zip(self._views, self._activations):
+            signal, out = activation.forward_rows(out, weights, bias)
         return signal, out
-
-    def _loss_gradient(self, signal, out, Y):
-        """Summed loss and d(mean loss)/d(signal) for one batch."""
-        last = self.layers[-1]
-        loss = LOSSES[self.loss]
-        if last.activation_name:
-            return kernels.loss(loss, activations.code(last.activation_name), signal, out, Y)
-        # A callable output activation (mse only): the loss with respect to
-        # out, then its derivative by hand.
-        total, delta = kernels.loss(loss, kernels.Activation.IDENTITY, out, out, Y)
-        derivative = np.asarray(last.activation_derivative(signal.T), dtype=self.dtype).T
-        return total, np.ascontiguousarray(delta * derivative)
 
     def _score(self, X, Y):
         if len(X) == 0:
             raise ValueError("evaluate needs at least one sample, got 0")
         signal, out = self._forward(X)
-        total, _ = self._loss_gradient(signal, out, Y)
-        result = {"loss": total / len(X)}
-        if self.loss in LOSS_OUTPUT:
-            result["accuracy"] = self._right_answers(out, Y) / self._answers(Y)
-        return result
+        total, _ = self._loss.gradient(self._activations[-1], signal, out, Y)
+        tally = training.Tally(total, self._loss.right_answers(out, Y), len(X),
+                               self._loss.answers(len(X), self.sizes[-1]))
+        return tally.logs(self._loss)
 
-    def _right_answers(self, out, Y):
-        """Samples classified right (cross_entropy) or outputs (binary)."""
-        if self.loss == "cross_entropy":
-            return int(np.sum(out.argmax(axis=1) == Y.argmax(axis=1)))
-        return int(np.sum((out > 0.5) == (Y > 0.5)))
 
-    def _answers(self, Y):
-        return len(Y) if self.loss == "cross_entropy" else Y.size
-
-    # -- training ---------------------------------------------------------
-
-    def _pass(self, X, Y, *, batch_size, learning_rate, optimizer, alpha, clip_norm, rng):
-        """One pass of ``partial_fit`` over checked ``X`` and ``Y``: its summed loss and
-        right answers.  ``rng`` draws the order (None: the order of the rows)."""
-        rate = finite_number(learning_rate, "learning_rate", minimum=0, open_interval=True)
-        optimizer = optimizer if optimizer is not None else self.optimizer or "sgd"
-        run = self._start(X, Y, batch_size, optimizer, alpha, clip_norm, keep_state=True)
-        return run(rng, rate, epoch=0)
-
-    def _logs(self, total, right, n_samples, n_answers):
-        """An epoch's logs: its mean loss, and its accuracy for the cross-entropies."""
-        logs = {"loss": total / n_samples}
-        if self.loss in LOSS_OUTPUT:
-            logs["accuracy"] = right / n_answers
-        return logs
-
-    def _parameters(self):
-        """Every parameter array, in place: W0, b0 (flat), W1, b1, ..."""
-        return [p for layer in self.layers for p in (layer._weights, layer._bias.ravel())]
-
-    def _copy_parameters(self):
-        return [p.copy() for p in self._parameters()]
-
-    def _set_parameters(self, values):
-        for parameter, value in zip(self._parameters(), values):
-            parameter[...] = value
-
-    def _training_state(self):
-        """Copies of everything a pass changes: parameters, optimizer slots, step."""
-        return (self._copy_parameters(), [[slot.copy() for slot in slots] for slots in self._slots],
-                self._step)
-
-    def _restore_training_state(self, state):
-        parameters, slots, self._step = state
-        self._set_parameters(parameters)
-        for current, saved in zip(self._slots, slots):
-            for slot, value in zip(current, saved):
-                slot[...] = value
-
-    def _use_optimizer(self, optimizer, keep_state):
-        """Make ``optimizer`` current, with a fresh state unless it is unchanged."""
-        optimizer = optimizers.get(optimizer)
-        if keep_state and optimizer == self.optimizer:
-            return
-        self.optimizer = optimizer
-        self._slots = [[np.zeros_like(p) for _ in range(optimizer.n_slots)]
-                       for p in self._parameters()]
-        self._step = 0
-
-    def _start(self, X, Y, batch_size, optimizer, alpha, clip_norm, keep_state):
-        """Check the training options; return ``run(rng, rate, epoch) -> (summed loss,
-        right answers)`` for a pass."""
-        if len(X) == 0:
-            raise ValueError("training needs at least one sample, got 0")
-        batch_size = min(positive_int(batch_size, "batch_size"), len(X))
-        alpha = finite_number(alpha, "alpha", minimum=0)
-        clip_norm = 0.0 if clip_norm is None else finite_number(
-            clip_norm, "clip_norm", minimum=0, open_interval=True)
-        self._use_optimizer(optimizer, keep_state)
-        run_epoch = self._epoch_runner(Y.shape[1], batch_size, alpha, clip_norm)
-
-        def run(rng, rate, epoch):
-            order = np.arange(len(X)) if rng is None else rng.permutation(len(X))
-            before = self._training_state()
-            total, right = run_epoch(X, Y, order, rate)
-            if not math.isfinite(total):
-                self._restore_training_state(before)
-                raise FloatingPointError(
-                    f"training diverged in epoch {epoch + 1}: the loss became {total}; the "
-                    "parameters are those from before that epoch (try a smaller learning_rate)")
-            return total, right
-
-        return run
-
-    def _epoch_runner(self, n_targets, batch_size, alpha, clip_norm):
-        """``(X, Y, order, rate) -> (summed loss, right answers)`` for one pass."""
-        if all(self.activation_names):
-            trainer = _train.Trainer(
-                [layer._weights for layer in self.layers],
-                [layer._bias for layer in self.layers],
-                [activations.code(name) for name in self.activation_names],
-                LOSSES[self.loss], n_targets, batch_size, self.optimizer.code,
-                self.optimizer.hyper_parameters(), alpha, clip_norm, self._slots, self._step)
-
-            largest = max(layer.input_size * layer.output_size for layer in self.layers)
-
-            def compiled(X, Y, order, rate):
-                try:
-                    with _blas.threads_for(batch_size * largest):
-                        return trainer.epoch(X, Y, order, rate)
-                finally:
-                    self._step = trainer.step
-            return compiled
-
-        def in_python(X, Y, order, rate):
-            results = [self._python_step(X[rows], Y[rows], rate, alpha, clip_norm)
-                       for rows in np.array_split(order, range(batch_size, len(order), batch_size))]
-            return tuple(map(sum, zip(*results)))
-        return in_python
-
-    def _python_step(self, x, y, rate, alpha, clip_norm):
-        """One step through the layers' own methods, for callable activations."""
-        inputs, signals = [x], []
-        for layer in self.layers:
-            signal, out = layer._forward_rows(inputs[-1])
-            signals.append(signal)
-            inputs.append(out)
-        total, delta = self._loss_gradient(signals[-1], inputs[-1], y)
-        right = self._right_answers(inputs[-1], y) if self.loss in LOSS_OUTPUT else 0
-        gradients = []
-        for i in reversed(range(len(self.layers))):
-            gradients[:0] = kernels.gradients(inputs[i], delta)
-            if i > 0:
-                delta = self.layers[i - 1]._backward_rows(delta, self.layers[i]._weights,
-                                                           signals[i - 1])
-        self._apply(gradients, rate, alpha, clip_norm)
-        return total, right
-
-    def _apply(self, gradients, rate, alpha, clip_norm):
-        """The compiled optimizer kernel, one parameter at a time."""
-        scale = 1.0
-        if clip_norm:
-            norm = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in gradients))
-            scale = min(1.0, clip_norm / (norm + CLIP_EPSILON))
-        self._step += 1
-        beta_1, beta_2, epsilon, nesterov = self.optimizer.hyper_parameters()
-        unused = np.empty(0, self.dtype)
-        for k, (parameter, gradient, slots) in enumerate(
-                zip(self._parameters(), gradients, self._slots)):
-            slot_1, slot_2 = [slot.ravel() for slot in slots] + [unused] * (2 - len(slots))
-            kernels.update(self.optimizer.code, parameter.ravel(), gradient.ravel(), slot_1, slot_2, rate,
-                           alpha if k % 2 == 0 else 0.0, scale, beta_1, beta_2, epsilon,
-                           nesterov, self._step)
-
-    # -- serialization hooks ------------------------------------------------
-
-    def _optimizer_arrays(self):
-        """The optimizer's name, settings, step and state as plain arrays."""
-        if self.optimizer is None:
-            return {}
-        arrays = {"name": np.array(self.optimizer.name), "step": np.array(self._step)}
-        arrays.update({key: np.array(value) for key, value in self.optimizer.get_params().items()})
-        for i, slots in enumerate(self._slots):
-            for j, slot in enumerate(slots):
-                arrays[f"slot_{i}_{j}"] = slot
-        return arrays
-
-    def _restore_optimizer(self, arrays):
-        """Undo ``_optimizer_arrays``; ``ValueError`` if they do not fit this network."""
-        if not arrays:
-            self.optimizer, self._slots, self._step = None, [], 0
-            return
-        try:
-            settings = {key: value.item() for key, value in arrays.items()
-                        if key not in ("name", "step") and not key.startswith("slot_")}
-            optimizer = optimizers.OPTIMIZERS[str(arrays["name"])](**settings)
-            step = non_negative_int(arrays["step"].item(), "step")
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise ValueError(f"invalid optimizer state: {error!r}") from None
-        self._use_optimizer(optimizer, keep_state=False)
-        expected = {f"slot_{i}_{j}" for i, slots in enumerate(self._slots)
-                    for j in range(len(slots))}
-        found = {key for key in arrays if key.startswith("slot_")}
-        if found != expected:
-            raise ValueError(f"optimizer state has slots {sorted(found)}, "
-                             f"expected {sorted(expected)}")
-        for i, slots in enumerate(self._slots):
-            for j, slot in enumerate(slots):
-                value = arrays[f"slot_{i}_{j}"]
-                if value.shape != slot.shape or value.dtype.kind != "f":
-                    raise ValueError(f"optimizer slot_{i}_{j} must be a float array of shape "
-                                     f"{slot.shape}, got {value.dtype} {value.shape}")
-                if j == 1 and value.min(initial=0) < 0:  # Adam's second moments
-                    raise ValueError(f"optimizer slot_{i}_{j} holds second moments, which "
-                                     f"cannot be negative, got {value.min()}")
-                slot[...] = value
-        self._step = step
+def _zeros(shape, rng):
+    """An initializer that draws nothing: the parameters are set right after."""
+    return np.zeros(shape)

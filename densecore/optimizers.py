@@ -1,20 +1,28 @@
-"""Optimizer settings: which update rule the compiled epoch applies, and with what.
+"""The optimizers: one class each in :data:`OPTIMIZERS`, and the state they train with.
 
-Each rule is one fused kernel in ``_core.pyx``; these classes only carry and
-check the hyper-parameters.  The formulas are PyTorch's, so that a model trains
-the same in both: with ``g`` the gradient (plus ``alpha * W`` for weights),
+Each update rule is one fused kernel in ``_core.pyx``; a class here carries
+its name, its kernel code, its hyper-parameters and their check, how many
+arrays of state it keeps per parameter, and the check of a saved state.  The
+formulas are PyTorch's, so that a model trains the same in both: with ``g``
+the gradient (plus ``alpha * W`` for weights),
 
 - SGD: ``v = momentum * v + g``; ``W -= lr * (g + momentum * v if nesterov else v)``
   (plain ``W -= lr * g`` without momentum);
 - Adam: ``m = beta_1 m + (1 - beta_1) g``, ``s = beta_2 s + (1 - beta_2) g**2``,
   ``W -= lr * m_hat / (sqrt(s_hat) + epsilon)`` with bias-corrected
   ``m_hat = m / (1 - beta_1**t)`` and ``s_hat = s / (1 - beta_2**t)``.
+
+:class:`State` is an optimizer's state for one network: its slots, one row of
+the network's flat parameter layout per slot, and the steps taken.
 """
 import math
 
-from densecore.kernels import Optimizer
+import numpy as np
 
-__all__ = ["SGD", "Adam", "get"]
+from densecore import kernels
+from densecore._validation import non_negative_int
+
+__all__ = ["Adam", "OPTIMIZERS", "SGD", "State", "get"]
 
 
 def _fraction(value, name, *, low_open=False):
@@ -26,12 +34,25 @@ def _fraction(value, name, *, low_open=False):
 
 
 class _Optimizer:
+    """What every optimizer has: equality and repr by its settings, and a check of
+    its saved slots (any finite values, unless a subclass says more)."""
+
     def __eq__(self, other):
         return type(other) is type(self) and other.get_params() == self.get_params()
 
     def __repr__(self):
         settings = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items())
         return f"{type(self).__name__}({settings})"
+
+    @property
+    def plain(self):
+        """Whether a step is ``W -= lr * g`` alone, which the compiled epoch fuses
+        into the backward pass."""
+        return False
+
+    def check_slots(self, slots):
+        """``ValueError`` if the saved ``slots`` ``(n_slots, n_parameters)`` cannot be
+        this optimizer's."""
 
 
 class SGD(_Optimizer):
@@ -45,7 +66,7 @@ class SGD(_Optimizer):
     """
 
     name = "sgd"
-    code = Optimizer.SGD
+    code = kernels.Optimizer.SGD
 
     def __init__(self, momentum=0.0, nesterov=False):
         self.momentum = _fraction(momentum, "momentum")
@@ -57,6 +78,10 @@ class SGD(_Optimizer):
     def n_slots(self):
         """Arrays of state per parameter: the velocity, with momentum."""
         return 1 if self.momentum else 0
+
+    @property
+    def plain(self):
+        return self.momentum == 0
 
     def get_params(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -77,7 +102,7 @@ class Adam(_Optimizer):
     """
 
     name = "adam"
-    code = Optimizer.ADAM
+    code = kernels.Optimizer.ADAM
     n_slots = 2  # the moment estimates
 
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
@@ -91,7 +116,13 @@ class Adam(_Optimizer):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
     def hyper_parameters(self):
+        """``(beta_1, beta_2, epsilon, nesterov)`` as the kernel takes them."""
         return self.beta_1, self.beta_2, self.epsilon, False
+
+    def check_slots(self, slots):
+        if slots[1].min(initial=0) < 0:
+            raise ValueError(f"Adam's second moments (slot 1) cannot be negative, got "
+                             f"{slots[1].min()}")
 
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam)}
@@ -105,3 +136,54 @@ def get(optimizer):
         return OPTIMIZERS[optimizer]()
     raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or an optimizer "
                      f"object (densecore.SGD, densecore.Adam), got {optimizer!r}")
+
+
+class State:
+    """An optimizer's state for one network's flat parameters.
+
+    Attributes
+    ----------
+    optimizer : SGD or Adam
+    slots : ndarray of shape (optimizer.n_slots, n_parameters)
+        Slot ``j`` of every parameter, laid out as the network's parameters are.
+    step : int
+        Optimizer steps taken (Adam's bias corrections count them).
+    """
+
+    def __init__(self, optimizer, n_parameters, dtype):
+        self.optimizer = get(optimizer)
+        self.slots = np.zeros((self.optimizer.n_slots, n_parameters), dtype)
+        self.step = 0
+
+    def reset(self):
+        """Start afresh: zero slots, no step taken."""
+        self.slots[...] = 0
+        self.step = 0
+
+    def to_dict(self):
+        """``{"name", "settings", "step", "slots"}``: plain values and a copy of the slots."""
+        return {"name": self.optimizer.name, "settings": self.optimizer.get_params(),
+                "step": self.step, "slots": self.slots.copy()}
+
+    @classmethod
+    def from_dict(cls, state, n_parameters, dtype):
+        """The state that :meth:`to_dict` gave, for ``n_parameters`` of ``dtype``;
+        ``ValueError`` saying what is wrong with it otherwise."""
+        try:
+            optimizer = OPTIMIZERS[state["name"]](**state["settings"])
+            step = non_negative_int(state["step"], "step")
+            slots = np.asarray(state["slots"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"invalid optimizer state: {error!r}") from None
+        expected = (optimizer.n_slots, n_parameters)
+        if slots.shape != expected or slots.dtype.kind != "f":
+            raise ValueError(f"the optimizer's slots must be a float array of shape "
+                             f"{expected}, got {slots.dtype} {slots.shape}")
+        if not np.isfinite(slots).all():
+            # Non-finite state would turn the weights to NaN at the next step.
+            raise ValueError("the optimizer's slots hold NaN or infinity")
+        optimizer.check_slots(slots)
+        restored = cls(optimizer, n_parameters, dtype)
+        restored.slots[...] = slots
+        restored.step = step
+        return restored

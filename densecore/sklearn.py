@@ -3,7 +3,8 @@
 They take the parameters of :class:`~sklearn.neural_network.MLPClassifier` and
 :class:`~sklearn.neural_network.MLPRegressor` and train the way those do (the
 same mini-batches, L2 penalty, learning-rate schedules, stopping rules and
-early stopping), with each epoch run by :meth:`densecore.Network.partial_fit`.
+early stopping), through densecore's training session and epoch loop
+(:mod:`densecore.training`).
 Importing this module needs scikit-learn; ``import densecore`` does not.
 """
 import numbers
@@ -19,17 +20,18 @@ from sklearn.utils import check_random_state, check_scalar, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-import densecore
-from densecore import _serialization
-from densecore.network import SCHEDULES, SMALLEST_ADAPTIVE_RATE, default_loss
+from densecore import _serialization, activations, losses, optimizers, training
+from densecore.network import Network
 
 __all__ = ["DenseClassifier", "DenseRegressor"]
 
-# scikit-learn's names for the hidden activations -> densecore's.
-ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-# densecore's output activations -> scikit-learn's names, for ``out_activation_``.
-OUTPUT_NAMES = {"identity": "identity", "sigmoid": "logistic", "softmax": "softmax"}
-SOLVERS = ("sgd", "adam")
+# The one activation scikit-learn names otherwise ("logistic" for sigmoid).
+SKLEARN_NAMES = {"sigmoid": "logistic"}
+# scikit-learn's names for the hidden activations -> densecore's: every row of
+# densecore's table but softmax, which is for outputs.
+ACTIVATIONS = {SKLEARN_NAMES.get(name, name): name for name in activations.ACTIVATIONS
+               if name != "softmax"}
+SOLVERS = tuple(optimizers.OPTIMIZERS)
 # Seeds handed to densecore are drawn below this bound.
 SEED_BOUND = np.iinfo(np.int32).max
 
@@ -49,7 +51,7 @@ _PARAMETERS = """
     ----------
     hidden_layer_sizes : int or tuple of int, default=(100,)
         The number of units of each hidden layer.
-    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, default="relu"
         The hidden layers' activation ("logistic" is densecore's "sigmoid").
     solver : {"sgd", "adam"}, default="adam"
         :class:`densecore.SGD` with ``momentum`` and ``nesterovs_momentum``, or
@@ -200,7 +202,7 @@ class _DenseBase(BaseEstimator):
                "_no_improvement_count": (int,), "_learning_rate": (float,)}
     _FITTED_WITHOUT_NETWORK = {"n_features_in_", "feature_names_in_"}
     _FITTED_OPTIONAL = {"n_iter_", "feature_names_in_"}
-    _REBUILT = {"_network", "_optimizer"}
+    _REBUILT = {"_network"}
 
     def __reduce__(self):
         # A pickle (joblib, Dask, copy.deepcopy) is the class and one blob in the
@@ -242,7 +244,7 @@ class _DenseBase(BaseEstimator):
         except TypeError as error:
             raise TypeError(f"cannot pickle {name}: {error}") from None
         if hasattr(self, "_network"):
-            network = _serialization.to_arrays(self._network)
+            network = _serialization.to_arrays(self._network.state())
             arrays.update({NETWORK + key: value for key, value in network.items()})
         return arrays
 
@@ -270,15 +272,11 @@ class _DenseBase(BaseEstimator):
                    for key, value in arrays.items() if key.startswith(NETWORK)}
         if network:
             try:
-                estimator._network = _serialization.from_arrays(network, densecore.Network)
+                estimator._network = Network.from_state(
+                    _serialization.state_from_arrays(network))
             except ValueError as error:
                 raise ValueError(f"its network: {error}") from None
         estimator._check_state()
-        if network:
-            # The optimizer the network trains with, its state included, as
-            # partial_fit goes on with it; before any step, the parameters'.
-            optimizer = estimator._network.optimizer
-            estimator._optimizer = estimator._new_optimizer() if optimizer is None else optimizer
         return estimator
 
     @classmethod
@@ -311,14 +309,15 @@ class _DenseBase(BaseEstimator):
         self._check_labels()
         network, output = self._network, self._output_activation()
         expected = {"n_features_in_": network.sizes[0], "n_outputs_": network.sizes[-1],
-                    "n_layers_": len(network.sizes), "out_activation_": OUTPUT_NAMES[output]}
+                    "n_layers_": len(network.sizes), "out_activation_": _sklearn_name(output)}
         for key, value in expected.items():
             if state[key] != value:
                 raise ValueError(f"{key} is {state[key]!r} but the network's is {value!r}")
-        if (network.activation_names[-1], network.loss) != (output, default_loss(output)):
+        if (network.activation_names[-1], network.loss) != (output, losses.default(output)):
             raise ValueError(f"the network must have a {output!r} output and the loss "
-                             f"{default_loss(output)!r}, got a {network.activation_names[-1]!r} "
-                             f"output and the loss {network.loss!r}")
+                             f"{losses.default(output)!r}, got a "
+                             f"{network.activation_names[-1]!r} output and the loss "
+                             f"{network.loss!r}")
 
     def _label_state(self):
         """What a pickle holds of the labels besides ``classes_`` (a classifier's binarizer)."""
@@ -366,7 +365,7 @@ class _DenseBase(BaseEstimator):
                              "gradient descent only; use solver='adam' or solver='sgd'")
         _choice(self.solver, "solver", SOLVERS)
         _choice(self.activation, "activation", tuple(ACTIVATIONS))
-        _choice(self.learning_rate, "learning_rate", SCHEDULES)
+        _choice(self.learning_rate, "learning_rate", tuple(training.SCHEDULES))
         _hidden_sizes(self.hidden_layer_sizes)
         if self.batch_size != "auto":
             check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
@@ -401,12 +400,12 @@ class _DenseBase(BaseEstimator):
         """A new network with Glorot weights and the bookkeeping of a first fit."""
         output = self._output_activation()
         sizes = [n_features, *_hidden_sizes(self.hidden_layer_sizes), n_outputs]
-        self._network = densecore.Network.from_sizes(
+        self._network = Network.from_sizes(
             sizes, activation=ACTIVATIONS[self.activation], output_activation=output,
             dtype=dtype, init="glorot", seed=rng.randint(SEED_BOUND))
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(sizes)
-        self.out_activation_ = OUTPUT_NAMES[output]
+        self.out_activation_ = _sklearn_name(output)
         self.t_ = 0
         self.loss_curve_ = []
         self.best_loss_ = None if self.early_stopping else np.inf
@@ -416,16 +415,15 @@ class _DenseBase(BaseEstimator):
 
     def _start_optimizer(self):
         """Fresh optimizer settings and state, and the initial learning rate."""
-        self._optimizer = self._new_optimizer()
-        self._network._restore_optimizer({})
+        self._network.reset_optimizer(self._new_optimizer())
         self._learning_rate = float(self.learning_rate_init)
 
     def _new_optimizer(self):
         """The densecore optimizer that the parameters describe."""
         if self.solver == "sgd":
-            return densecore.SGD(momentum=self.momentum,
-                                 nesterov=self.nesterovs_momentum and self.momentum > 0)
-        return densecore.Adam(beta_1=self.beta_1, beta_2=self.beta_2,
+            return optimizers.SGD(momentum=self.momentum,
+                                  nesterov=self.nesterovs_momentum and self.momentum > 0)
+        return optimizers.Adam(beta_1=self.beta_1, beta_2=self.beta_2,
                               epsilon=self.epsilon / self._gradient_scale())
 
     def _gradient_scale(self):
@@ -439,6 +437,7 @@ class _DenseBase(BaseEstimator):
 
     def _train(self, X, Y, y, rng, *, incremental):
         """One epoch, or up to ``max_iter`` with scikit-learn's stopping rules."""
+        validation = None
         if self.early_stopping:
             X, X_val, Y, _, y, y_val = train_test_split(
                 X, Y, y, random_state=rng, test_size=self.validation_fraction,
@@ -446,31 +445,72 @@ class _DenseBase(BaseEstimator):
             if len(X_val) < 2:
                 raise ValueError("The validation set is too small: increase "
                                  "validation_fraction or give more samples")
-            best = self._network._copy_parameters()
+            validation = (X_val, y_val)
         batch_size = self._batch_size(len(X))
-        self.n_iter_ = 0
-        for _ in range(1 if incremental else self.max_iter):
-            self.loss_curve_.append(self._epoch(X, Y, batch_size, rng))
-            self.n_iter_ += 1
-            self.t_ += len(X)
-            if not self.early_stopping:
-                self._record_loss()
-            elif self._record_validation_score(X_val, y_val):
-                best = self._network._copy_parameters()
-            if self.learning_rate == "invscaling" and self.solver == "sgd":
-                self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-            if self._no_improvement_count > self.n_iter_no_change and self._should_stop():
-                break
-        else:
-            if not incremental:
-                warnings.warn(f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
-                              "reached and the optimization hasn't converged yet.",
-                              ConvergenceWarning)
+        # scikit-learn's L2 term is alpha over each batch's size.
+        session = self._network.training_session(
+            batch_size, alpha=self.alpha / self._gradient_scale(), l2_per_sample=True,
+            rollback=False)
+        X, Y = session.data(X, Y)
+
+        def run_epoch(rate):
+            order = rng.permutation(len(X)) if self.shuffle else np.arange(len(X))
+            tally = session.epoch(X, Y, order, self._step_rate(rate))
+            return {"loss": self._penalized(tally.loss / len(X), len(X), batch_size)}
+
+        self._run_epochs(run_epoch, len(X), validation, incremental=incremental)
+
+    def _run_epochs(self, run_epoch, n_samples, validation, *, incremental):
+        """Run ``run_epoch(learning_rate) -> {"loss": ...}`` for one epoch, or up to
+        ``max_iter``, under scikit-learn's schedule and stopping rule, carried over
+        from earlier calls in the fitted attributes; score ``validation`` (X, y)
+        after each epoch with ``early_stopping``."""
+        schedule = self._schedule(n_samples)
+        checkpoint = validate = None
         if self.early_stopping:
-            self._network._set_parameters(best)
-        if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
+            rule = training.NoImprovement("validation_score", self.tol, self.n_iter_no_change,
+                                          maximize=True, best=self.best_validation_score_,
+                                          count=self._no_improvement_count)
+            checkpoint = training.Checkpoint(self._network.parameters)
+            checkpoint.save()
+
+            def validate():
+                return {"validation_score": self._score_outputs(*validation)}
+        else:
+            rule = training.NoImprovement("loss", self.tol, self.n_iter_no_change,
+                                          best=self.best_loss_, count=self._no_improvement_count)
+        trained = training.train(run_epoch, epochs=1 if incremental else self.max_iter,
+                                 schedule=schedule, rule=rule, stop_when_stalled=True,
+                                 checkpoint=checkpoint, validate=validate)
+        history = trained.history
+        self.n_iter_ = len(history["loss"])
+        self.t_ += self.n_iter_ * n_samples
+        self.loss_curve_ += history["loss"]
+        if self.early_stopping:
+            self.validation_scores_ += history["validation_score"]
+            self.best_validation_score_ = rule.best
+        else:
+            self.best_loss_ = rule.best
+        self._no_improvement_count = rule.count
+        self._learning_rate = schedule.rate
+        if not (incremental or trained.stopped):
+            warnings.warn(f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
+                          "reached and the optimization hasn't converged yet.",
+                          ConvergenceWarning)
+        if not np.isfinite(self._network.parameters).all():
             raise ValueError("Training produced non-finite weights; scale the inputs "
                              "or lower learning_rate_init")
+
+    def _schedule(self, n_samples):
+        """scikit-learn's schedule of the rate, from the current rate: the "sgd" solver's
+        "invscaling" or "adaptive", else constant."""
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            return training.InvScaling(self._learning_rate, initial=self.learning_rate_init,
+                                       power_t=self.power_t, samples_per_epoch=n_samples,
+                                       seen=self.t_)
+        if self.solver == "sgd" and self.learning_rate == "adaptive":
+            return training.Adaptive(self._learning_rate)
+        return training.Constant(self._learning_rate)
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
@@ -480,68 +520,27 @@ class _DenseBase(BaseEstimator):
                           "training samples; it is clipped to them")
         return min(self.batch_size, n_samples)
 
-    def _epoch(self, X, Y, batch_size, rng):
-        """One pass in mini-batches of ``batch_size``; the mean loss with its L2 term.
+    def _step_rate(self, rate):
+        """The rate densecore steps with: ``rate`` times the gradient scale for "sgd"
+        (Adam's steps do not depend on the scale)."""
+        return rate * (self._gradient_scale() if self.solver == "sgd" else 1)
 
-        The batches of full size and the smaller last one run as two calls
-        to ``partial_fit``, so that each gets scikit-learn's penalty of
-        ``alpha`` over its own size.
-        """
-        order = rng.permutation(len(X)) if self.shuffle else np.arange(len(X))
-        n_full = len(X) - len(X) % batch_size
-        total = 0.0
-        for rows in (order[:n_full], order[n_full:]):
-            if len(rows) == 0:
-                continue
-            size = min(batch_size, len(rows))
-            loss = self._network.partial_fit(
-                X[rows], Y[rows], batch_size=size, learning_rate=self._step_rate(),
-                optimizer=self._optimizer, alpha=self.alpha / (size * self._gradient_scale()),
-                shuffle=False)
-            total += (loss + self._l2_penalty(size)) * len(rows)
-        return total / len(X)
+    def _penalized(self, mean_loss, n_samples, batch_size):
+        """An epoch's mean loss with scikit-learn's L2 term: ``0.5 * alpha * ||W||^2``
+        over each batch's size, weighted by the batch's share of the samples."""
+        n_batches = -(-n_samples // batch_size)
+        squares = sum(float(np.vdot(w, w)) for w in self.coefs_)
+        return float(mean_loss + 0.5 * self.alpha * squares * n_batches / n_samples)
 
-    def _step_rate(self):
-        """The rate densecore steps with: the current learning rate, times the
-        gradient scale for "sgd" (Adam's steps do not depend on the scale)."""
-        return self._learning_rate * (self._gradient_scale() if self.solver == "sgd" else 1)
+    def _score_outputs(self, X, y):
+        """The validation score of the network's outputs for ``X`` (NaN if not finite)."""
+        outputs = self._network.predict(X)
+        return float(self._validation_score(y, outputs)) if np.isfinite(outputs).all() else np.nan
 
-    def _l2_penalty(self, batch_size):
-        """scikit-learn's L2 term in the mean loss of a batch of ``batch_size``."""
-        return 0.5 * self.alpha * sum(np.vdot(w, w) for w in self.coefs_) / batch_size
 
-    def _record_loss(self):
-        """Count an epoch without progress of ``tol`` in the training loss."""
-        loss = self.loss_curve_[-1]
-        if loss > self.best_loss_ - self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        self.best_loss_ = min(self.best_loss_, loss)
-
-    def _record_validation_score(self, X_val, y_val):
-        """Score the held-out data; True if it is the best score so far."""
-        outputs = self._network.predict(X_val)
-        score = self._validation_score(y_val, outputs) if np.isfinite(outputs).all() else np.nan
-        self.validation_scores_.append(score)
-        if score < self.best_validation_score_ + self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if score > self.best_validation_score_:
-            self.best_validation_score_ = score
-            return True
-        return False
-
-    def _should_stop(self):
-        """Stop, or with the adaptive "sgd" schedule divide the rate by 5 and go on."""
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
-            return True
-        if self._learning_rate <= SMALLEST_ADAPTIVE_RATE:
-            return True
-        self._learning_rate /= 5
-        self._no_improvement_count = 0
-        return False
+def _sklearn_name(activation):
+    """scikit-learn's name of a densecore activation."""
+    return SKLEARN_NAMES.get(activation, activation)
 
 
 def _from_bytes(data, cls):

@@ -333,7 +333,7 @@ def test_a_dask_fitted_estimator_pickles_its_whole_state(client, digits):
     # and the optimizer state averaged on the cluster.
     strings = [arg for _, arg, _ in pickletools.genops(pickle.dumps(clf)) if isinstance(arg, str)]
     assert strings == ["densecore.sklearn", "_from_bytes", "densecore.dask", "DaskDenseClassifier"]
-    np.testing.assert_equal(to_arrays(restored._network), to_arrays(clf._network))
+    np.testing.assert_equal(to_arrays(restored._network.state()), to_arrays(clf._network.state()))
     # And the bookkeeping of scikit-learn's stopping rule: a warm start goes on alike.
     for model in (clf, restored):
         model.set_params(warm_start=True, max_iter=1).fit(da.from_array(X, chunks=720),

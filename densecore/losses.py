@@ -1,0 +1,109 @@
+"""The losses: one row each in :data:`LOSSES`, holding all that densecore knows of it.
+
+Losses follow scikit-learn: mse is half the mean squared error over samples
+and outputs, the cross-entropies are summed over outputs and averaged over
+samples.  A cross-entropy is computed from the logits of the output activation
+it needs, which makes it the default loss after that activation.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from densecore import kernels
+from densecore._validation import as_matrix, real_array
+
+__all__ = ["LOSSES", "Loss", "default", "resolve"]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss: its name, its kernel code, the output activation it needs (None
+    for any) and what its accuracy counts (None: no accuracy).
+
+    ``accuracy`` is ``"samples"`` when a sample is right if its largest
+    output is its class, ``"outputs"`` when each output is right if it falls on
+    its target's side of 0.5.
+    """
+
+    name: str
+    code: int
+    output: Optional[str]
+    accuracy: Optional[str]
+
+    def targets(self, y, n_samples, n_outputs, dtype):
+        """``y`` as a finite ``(n_samples, n_outputs)`` matrix of ``dtype``.
+
+        A loss that counts right samples takes integer class labels ``(n,)``
+        as well, turned into one-hot rows here.
+        """
+        y = real_array(y, "y")
+        if y.ndim == 0 or len(y) != n_samples:
+            raise ValueError(f"y must hold one target per sample ({n_samples}), "
+                             f"got shape {y.shape}")
+        if y.ndim == 1 and self.accuracy == "samples":
+            y = np.eye(n_outputs, dtype=dtype)[_labels(y, n_outputs)]
+        elif y.ndim == 1 and n_outputs == 1:
+            y = y.reshape(-1, 1)
+        return as_matrix(y, "y", dtype, n_outputs)
+
+    def gradient(self, output, signal, out, Y):
+        """Summed loss and d(mean loss)/d(signal) for one batch through the
+        output :class:`~densecore.activations.Activation` ``output``."""
+        if output.compiled:
+            return kernels.loss(self.code, output.code, signal, out, Y)
+        # A callable output activation (mse only): the loss with respect to
+        # out, then the chain rule through its numpy derivative.
+        total, delta = kernels.loss(self.code, kernels.Activation.IDENTITY, out, out, Y)
+        return total, output.chain(delta, signal)
+
+    def right_answers(self, out, Y):
+        """How many of the batch's answers ``out`` gets right (0 without accuracy)."""
+        if self.accuracy == "samples":
+            return int(np.sum(out.argmax(axis=1) == Y.argmax(axis=1)))
+        if self.accuracy == "outputs":
+            return int(np.sum((out > 0.5) == (Y > 0.5)))
+        return 0
+
+    def answers(self, n_samples, n_outputs):
+        """How many answers a batch of ``n_samples`` holds."""
+        return n_samples if self.accuracy == "samples" else n_samples * n_outputs
+
+
+LOSSES = {row.name: row for row in (
+    Loss("mse", kernels.Loss.MSE, None, None),
+    Loss("cross_entropy", kernels.Loss.CROSS_ENTROPY, "softmax", "samples"),
+    Loss("binary_cross_entropy", kernels.Loss.BINARY_CROSS_ENTROPY, "sigmoid", "outputs"),
+)}
+
+
+def default(output_activation):
+    """The loss computed through ``output_activation`` (its name), else mse."""
+    for row in LOSSES.values():
+        if row.output is not None and row.output == output_activation:
+            return row.name
+    return "mse"
+
+
+def resolve(loss, output_activation):
+    """The :class:`Loss` named ``loss`` (None: :func:`default`) after the output
+    activation named ``output_activation`` (None for a callable)."""
+    loss = default(output_activation) if loss is None else loss
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    row = LOSSES[loss]
+    if row.output not in (None, output_activation):
+        raise ValueError(f"loss {loss!r} needs a {row.output!r} output layer, "
+                         f"got {output_activation or 'a callable'!r}")
+    return row
+
+
+def _labels(y, n_classes):
+    with np.errstate(invalid="ignore"):
+        integral = np.array_equal(y, np.floor(y)) if y.dtype.kind == "f" else True
+    if not integral:
+        raise ValueError("y must hold integer class labels, got non-integer values")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"labels must lie in [0, {n_classes}), got values from "
+                         f"{y.min()} to {y.max()}")
+    return y.astype(np.intp)

@@ -1,0 +1,398 @@
+"""Training: the session that runs epochs, and the one loop over epochs.
+
+A :class:`Session` is built once per fit.  It owns the compiled ``Trainer``
+(or the numpy steps, for Python-callable activations), the scratch buffers and
+the gradients, and updates a network's flat parameters and its optimizer state
+in place, an epoch over given rows at a time.  :func:`train` is the loop over
+epochs that ``Network.fit``, the scikit-learn estimators and ``densecore.dask``
+all run; the learning-rate schedule and the stopping rule are objects handed
+to it: :class:`Constant`, :class:`InvScaling` and :class:`Adaptive`;
+:class:`Plateau` (Keras's) and :class:`NoImprovement` (scikit-learn's).
+"""
+import math
+import sys
+from dataclasses import astuple, dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from densecore import _blas, _layout, _train, activations, kernels
+from densecore._validation import as_matrix, finite_number, positive_int
+
+__all__ = ["Adaptive", "Checkpoint", "Constant", "InvScaling", "NoImprovement", "Plateau",
+           "SCHEDULES", "Session", "Tally", "train"]
+
+
+# -- one epoch ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What an epoch counted: its summed per-sample loss, the answers it got right
+    (scored on each batch before its update), the samples and the answers."""
+
+    loss: float
+    right: int
+    samples: int
+    answers: int
+
+    def __add__(self, other):
+        return Tally(*(a + b for a, b in zip(astuple(self), astuple(other))))
+
+    def logs(self, loss):
+        """``{"loss": mean loss}``, with ``"accuracy"`` where the :class:`Loss` ``loss``
+        counts it."""
+        logs = {"loss": self.loss / self.samples}
+        if loss.accuracy:
+            logs["accuracy"] = self.right / self.answers
+        return logs
+
+
+class Session:
+    """Everything one fit trains with, built once: the compiled epoch and its buffers.
+
+    Parameters
+    ----------
+    layers : list of Layer
+        The network's layers; their activations choose the compiled epoch
+        (all named) or numpy steps (any Python callable).
+    parameters : ndarray
+        The network's flat parameters, in the layout of ``densecore._layout``
+        (the layers' weights and biases are views into it); updated in place.
+    loss : densecore.losses.Loss
+    optimizer_state : densecore.optimizers.State
+        Updated in place.
+    batch_size : int
+        The largest mini-batch; the last of an epoch may be smaller.
+    alpha : float
+        L2 penalty: ``alpha * W`` is added to each weight gradient.
+    clip_norm : float, optional
+        Scale each step's gradients so that their global norm is at most this.
+    l2_per_sample : bool
+        Divide ``alpha`` by each batch's size, as scikit-learn does.
+    rollback : bool
+        Whether an epoch whose loss stops being finite puts the parameters and
+        optimizer state back as they were before it and raises
+        ``FloatingPointError`` (one copy of each per epoch), or returns.
+    """
+
+    def __init__(self, layers, parameters, loss, optimizer_state, *, batch_size, alpha=0.0,
+                 clip_norm=None, l2_per_sample=False, rollback=True):
+        self.sizes = [layers[0].input_size] + [layer.output_size for layer in layers]
+        self.parameters, self.loss, self.state = parameters, loss, optimizer_state
+        self.batch_size = positive_int(batch_size, "batch_size")
+        self.alpha = finite_number(alpha, "alpha", minimum=0)
+        self.clip_norm = 0.0 if clip_norm is None else finite_number(
+            clip_norm, "clip_norm", minimum=0, open_interval=True)
+        self.l2_per_sample = bool(l2_per_sample)
+        self.activations = [activations.resolve(layer.activation, layer.activation_derivative)
+                            for layer in layers]
+        compiled = all(activation.compiled for activation in self.activations)
+        fused = compiled and optimizer_state.optimizer.plain and not (self.alpha or self.clip_norm)
+        # Plain SGD updates the weights from the backward pass: no gradients kept.
+        self.gradients = None if fused else np.zeros_like(parameters)
+        self._run = self._compiled() if compiled else self._numpy_epoch
+        self._backup = (parameters.copy(), optimizer_state.slots.copy()) if rollback else None
+
+    def data(self, X, y):
+        """``(X, Y)``: the samples as a checked C-contiguous matrix, and the targets as
+        the matrix the loss takes (``y`` may be class labels for cross_entropy)."""
+        X = as_matrix(X, "X", self.parameters.dtype, self.sizes[0])
+        return X, self.loss.targets(y, len(X), self.sizes[-1], self.parameters.dtype)
+
+    def epoch(self, X, Y, order, learning_rate):
+        """One pass over the rows ``X[order]``, ``Y[order]`` (checked by :meth:`data`)
+        in mini-batches; its :class:`Tally`."""
+        rate = finite_number(learning_rate, "learning_rate", minimum=0, open_interval=True)
+        order = np.asarray(order, dtype=np.intp)
+        step = self.state.step
+        if self._backup is not None:
+            np.copyto(self._backup[0], self.parameters)
+            np.copyto(self._backup[1], self.state.slots)
+        total, right = self._run(X, Y, order, rate)
+        if not math.isfinite(total) and self._backup is not None:
+            np.copyto(self.parameters, self._backup[0])
+            np.copyto(self.state.slots, self._backup[1])
+            self.state.step = step
+            raise FloatingPointError(f"the loss became {total}; the parameters are those from "
+                                     "before that epoch (try a smaller learning_rate)")
+        return Tally(total, right, len(order), self.loss.answers(len(order), self.sizes[-1]))
+
+    def _compiled(self):
+        """The compiled epoch over this session's buffers, as ``(X, Y, order, rate) ->
+        (summed loss, right answers)``."""
+        optimizer, sizes = self.state.optimizer, self.sizes
+        parameters = _layout.layer_views(self.parameters, sizes)
+        gradients = (_layout.layer_views(self.gradients, sizes) if self.gradients is not None
+                     else [(None, None)] * len(parameters))
+        slots = [_layout.layer_views(row, sizes) for row in self.state.slots]
+        layers = [(W, b, activation.code, grad_W, grad_b, [slot[i][0] for slot in slots],
+                   [slot[i][1] for slot in slots])
+                  for i, ((W, b), (grad_W, grad_b), activation)
+                  in enumerate(zip(parameters, gradients, self.activations))]
+        trainer = _train.Trainer(layers, self.loss.code, sizes[-1], self.batch_size,
+                                 optimizer.code, optimizer.hyper_parameters(), self.alpha,
+                                 self.l2_per_sample, self.clip_norm, self.gradients)
+        largest = max(n_in * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+
+        def compiled(X, Y, order, rate):
+            trainer.step = self.state.step
+            try:
+                with _blas.threads_for(self.batch_size * largest):
+                    return trainer.epoch(X, Y, order, rate)
+            finally:
+                self.state.step = trainer.step
+        return compiled
+
+    def _numpy_epoch(self, X, Y, order, rate):
+        """The epoch through numpy, for Python-callable activations."""
+        total = right = 0
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            batch_total, batch_right = self._numpy_step(X[rows], Y[rows], rate)
+            total += batch_total
+            right += batch_right
+        return total, right
+
+    def _numpy_step(self, x, y, rate):
+        parameters = _layout.layer_views(self.parameters, self.sizes)
+        inputs, signals = [x], []
+        for (W, b), activation in zip(parameters, self.activations):
+            signal, out = activation.forward_rows(inputs[-1], W, b)
+            signals.append(signal)
+            inputs.append(out)
+        total, delta = self.loss.gradient(self.activations[-1], signals[-1], inputs[-1], y)
+        right = self.loss.right_answers(inputs[-1], y)
+        gradients = _layout.layer_views(self.gradients, self.sizes)
+        for i in reversed(range(len(parameters))):
+            gradients[i][0][...], gradients[i][1][...] = kernels.gradients(inputs[i], delta)
+            if i > 0:
+                delta = self.activations[i - 1].backward_rows(delta, parameters[i][0],
+                                                              signals[i - 1])
+        self._apply(rate, self.alpha / len(x) if self.l2_per_sample else self.alpha)
+        return total, right
+
+    def _apply(self, rate, alpha):
+        """The compiled optimizer kernel on each parameter, from the gradients kept."""
+        scale = 1.0
+        if self.clip_norm:
+            norm = math.sqrt(float(np.dot(self.gradients, self.gradients)))
+            scale = min(1.0, self.clip_norm / (norm + kernels.CLIP_EPSILON))
+        self.state.step += 1
+        optimizer = self.state.optimizer
+        beta_1, beta_2, epsilon, nesterov = optimizer.hyper_parameters()
+        unused = np.empty(0, self.parameters.dtype)
+        parameters = _layout.layer_views(self.parameters, self.sizes)
+        gradients = _layout.layer_views(self.gradients, self.sizes)
+        slots = [_layout.layer_views(row, self.sizes) for row in self.state.slots]
+        for i, (pair, gradient_pair) in enumerate(zip(parameters, gradients)):
+            # L2 (alpha) applies to the weights only, not to the biases.
+            for k, (parameter, gradient) in enumerate(zip(pair, gradient_pair)):
+                slot_1, slot_2 = [slot[i][k].ravel() for slot in slots] + [unused] * (2 - len(slots))
+                kernels.update(optimizer.code, parameter.ravel(), gradient.ravel(), slot_1,
+                               slot_2, rate, alpha if k == 0 else 0.0, scale, beta_1, beta_2,
+                               epsilon, nesterov, self.state.step)
+
+
+class Checkpoint:
+    """A copy of an array kept in a buffer of its own: :meth:`save` overwrites it,
+    :meth:`restore` writes it back (early stopping keeps the best epoch so)."""
+
+    def __init__(self, array):
+        self.array, self.copy, self.saved = array, np.empty_like(array), False
+
+    def save(self):
+        np.copyto(self.copy, self.array)
+        self.saved = True
+
+    def restore(self):
+        if self.saved:
+            np.copyto(self.array, self.copy)
+
+
+# -- learning-rate schedules ------------------------------------------------------
+
+
+class Constant:
+    """The same learning rate every epoch."""
+
+    def __init__(self, rate):
+        self.rate = rate
+
+    def after_epoch(self):
+        pass
+
+    def reduce(self):
+        """Lower the rate when the stopping rule stalls; False: this schedule cannot."""
+        return False
+
+
+class InvScaling(Constant):
+    """After each epoch, ``initial / (t + 1) ** power_t`` with ``t`` the samples seen
+    (``seen`` before this run), as scikit-learn; ``rate`` until then."""
+
+    def __init__(self, rate, *, power_t, samples_per_epoch, initial=None, seen=0):
+        super().__init__(rate)
+        self.initial = rate if initial is None else initial
+        self.power_t, self.samples_per_epoch, self.seen = power_t, samples_per_epoch, seen
+
+    def after_epoch(self):
+        self.seen += self.samples_per_epoch
+        self.rate = self.initial / (self.seen + 1) ** self.power_t
+
+
+class Adaptive(Constant):
+    """Divide the rate by 5 each time the stopping rule stalls, while it is above 1e-6."""
+
+    FACTOR = 5
+    SMALLEST = 1e-6  # as scikit-learn
+
+    def reduce(self):
+        if self.rate <= self.SMALLEST:
+            return False
+        self.rate /= self.FACTOR
+        return True
+
+
+SCHEDULES = {"constant": Constant, "invscaling": InvScaling, "adaptive": Adaptive}
+
+
+# -- stopping rules -----------------------------------------------------------
+
+
+class Plateau:
+    """Keras's rule: stalled after ``patience`` epochs in which ``monitor`` (a loss)
+    did not fall below its best by more than ``min_delta``."""
+
+    def __init__(self, monitor, patience, min_delta):
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.best, self.wait = math.inf, 0
+
+    def update(self, logs):
+        """Record an epoch's logs; True if it is the best so far."""
+        value = logs[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.wait = value, 0
+            return True
+        self.wait += 1
+        return False
+
+    @property
+    def stalled(self):
+        return self.wait >= self.patience
+
+    def reset(self):
+        self.wait = 0
+
+
+class NoImprovement:
+    """scikit-learn's rule: stalled after more than ``n_iter_no_change`` epochs in which
+    ``monitor`` did not improve on its best by ``tol`` (``maximize`` for a score).
+
+    ``best`` and ``count`` carry the rule over from an earlier call.
+    """
+
+    def __init__(self, monitor, tol, n_iter_no_change, *, maximize=False, best=None, count=0):
+        self.monitor, self.tol, self.n_iter_no_change = monitor, tol, n_iter_no_change
+        self.sign = -1 if maximize else 1
+        self.best = self.sign * math.inf if best is None else best
+        self.count = count
+
+    def update(self, logs):
+        """Record an epoch's logs; True if it is the best so far."""
+        value, sign = logs[self.monitor], self.sign
+        # For a loss: no progress unless below best - tol; for a score, above best + tol.
+        self.count = self.count + 1 if sign * value > sign * self.best - self.tol else 0
+        if sign * value < sign * self.best:
+            self.best = value
+            return True
+        return False
+
+    @property
+    def stalled(self):
+        return self.count > self.n_iter_no_change
+
+    def reset(self):
+        self.count = 0
+
+
+# -- the loop over epochs -----------------------------------------------------
+
+
+class Trained(NamedTuple):
+    history: dict  # a list of values per log key, one per epoch
+    stopped: bool  # whether the stopping rule or a callback ended the run
+
+
+def train(run_epoch, *, epochs, schedule, rule=None, stop_when_stalled=False, checkpoint=None,
+          validate=None, callbacks=(), verbose=False):
+    """Run up to ``epochs`` epochs; return the :class:`Trained` history.
+
+    Parameters
+    ----------
+    run_epoch : callable ``(learning_rate) -> logs``
+        One epoch; its logs hold at least ``"loss"``.  A ``FloatingPointError``
+        it raises is raised again naming the epoch.
+    schedule : Constant, InvScaling or Adaptive
+    rule : Plateau or NoImprovement, optional
+        Updated with each epoch's logs.  When it stalls, the schedule may lower
+        the rate (and the rule starts counting again); otherwise training
+        stops if ``stop_when_stalled``.
+    checkpoint : Checkpoint, optional
+        Saved whenever the rule sees a best epoch, restored at the end.
+    validate : callable ``() -> logs``, optional
+        Scores held-out data after each epoch; its logs join the epoch's.
+    callbacks : objects with ``on_epoch_end(epoch, logs)``
+        Returning False stops training.
+    verbose : bool
+        A progress bar (tqdm, if installed) or a line per epoch.
+    """
+    history, stopped = {}, False
+    epoch_numbers, show, close = progress(epochs, verbose)
+    try:
+        for epoch in epoch_numbers:
+            try:
+                logs = {**run_epoch(schedule.rate), "learning_rate": schedule.rate}
+            except FloatingPointError as error:
+                raise FloatingPointError(f"training diverged in epoch {epoch + 1}: "
+                                         f"{error}") from None
+            if validate is not None:
+                logs.update(validate())
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            show(epoch, logs)
+            schedule.after_epoch()
+            if rule is not None and rule.update(logs) and checkpoint is not None:
+                checkpoint.save()
+            if rule is not None and rule.stalled:
+                if schedule.reduce():
+                    rule.reset()
+                else:
+                    stopped = stop_when_stalled
+            replies = [callback.on_epoch_end(epoch, dict(logs)) for callback in callbacks]
+            stopped = stopped or any(reply is False for reply in replies)
+            if stopped:
+                break
+    finally:
+        close()
+    if checkpoint is not None:
+        checkpoint.restore()
+    return Trained(history, stopped)
+
+
+def progress(epochs, verbose):
+    """``(epochs to run, show(epoch, logs), close())`` for a training loop.
+
+    With ``verbose``, a tqdm bar if tqdm is installed, else a line per epoch.
+    """
+    if not verbose:
+        return range(epochs), lambda epoch, logs: None, lambda: None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        def show(epoch, logs):
+            values = " ".join(f"{key}={value:.4f}" for key, value in logs.items())
+            print(f"epoch {epoch + 1}/{epochs} {values}", file=sys.stderr)
+        return range(epochs), show, lambda: None
+    bar = tqdm(range(epochs), unit="epoch", desc="train")
+    return bar, lambda epoch, logs: bar.set_postfix(logs), bar.close
