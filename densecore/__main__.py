@@ -10,6 +10,7 @@ import numpy as np
 from densecore import Network
 from densecore.activations import ACTIVATIONS
 from densecore.datasets import load_digits
+from densecore.kernels import FLOAT_DTYPES
 from densecore.optimizers import OPTIMIZERS
 
 TEST_FRACTION = 0.2
@@ -69,7 +70,8 @@ def parser():
                        help="hidden layer sizes, comma-separated (default 128,64)")
     train.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
                        help="the hidden layers' activation (default relu)")
-    train.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    train.add_argument("--dtype", choices=[dtype.name for dtype in FLOAT_DTYPES],
+                       default="float64")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--validation-split", type=fraction, default=0.1,
                        help="fraction of the training digits held out to validate "

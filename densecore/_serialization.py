@@ -36,6 +36,7 @@ import zipfile
 import numpy as np
 
 from densecore import _layout
+from densecore.kernels import FLOAT_DTYPES
 
 FORMAT_VERSION = 1
 OPTIMIZER = "optimizer/"
@@ -170,7 +171,7 @@ def state_from_arrays(arrays):
     if len(names) != len(sizes) - 1:
         raise ValueError(f"{len(sizes)} sizes need {len(sizes) - 1} activations, "
                          f"got {len(names)}")
-    if dtype not in ("float32", "float64"):
+    if dtype not in [float_dtype.name for float_dtype in FLOAT_DTYPES]:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     members = [f"layers/{i}/{part}" for i in range(len(names)) for part in ("weights", "bias")]
     shapes = [shape for pair in _layout.shapes(sizes) for shape in pair]

@@ -25,6 +25,7 @@ from sklearn.utils import check_random_state
 
 from densecore import losses, optimizers, training
 from densecore._validation import finite_number, non_negative_int, positive_int
+from densecore.kernels import FLOAT_DTYPES
 from densecore.network import Network
 from densecore.sklearn import SEED_BOUND, DenseClassifier, DenseRegressor
 
@@ -295,12 +296,12 @@ class _RoundFailed(Exception):
         self.round, self.error = round, error
 
 
-NOTHING = training.Tally(0.0, 0, 0, 0)
+_NOTHING = training.Tally(0.0, 0, 0, 0)
 
 
 def _start_of_epoch(state):
     """An epoch's starting point, as a replica that scored nothing."""
-    return _Replica(state, 1, NOTHING)
+    return _Replica(state, 1, _NOTHING)
 
 
 def _train_replica(replicas, previous, name, X, y, rows, settings, carries):
@@ -327,7 +328,7 @@ def _train_replica(replicas, previous, name, X, y, rows, settings, carries):
 def _result(replicas, name):
     """The last round's average and the epoch's tally."""
     try:
-        return _average(replicas, name), sum((replica.tally for replica in replicas), NOTHING)
+        return _average(replicas, name), sum((replica.tally for replica in replicas), _NOTHING)
     except FloatingPointError as error:
         raise _RoundFailed(name, error) from error
 
@@ -400,7 +401,7 @@ class _DaskDenseMixin:
                              "train_test_split and score it instead")
         positive_int(self.sync_every, "sync_every")
         X = _rows(X)
-        if X.dtype not in (np.float32, np.float64):
+        if X.dtype not in FLOAT_DTYPES:
             X = X.astype(np.float64)
         reset = not (self.warm_start and hasattr(self, "_network"))
         targets, n_outputs = self._dask_targets(y, reset)

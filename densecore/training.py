@@ -91,6 +91,11 @@ class Session:
         fused = compiled and optimizer_state.optimizer.plain and not (self.alpha or self.clip_norm)
         # Plain SGD updates the weights from the backward pass: no gradients kept.
         self.gradients = None if fused else np.zeros_like(parameters)
+        # Each layer's (W, b) in the parameters, the gradients and each optimizer slot.
+        self._views = _layout.layer_views(parameters, self.sizes)
+        self._gradient_views = (None if fused
+                                else _layout.layer_views(self.gradients, self.sizes))
+        self._slot_views = [_layout.layer_views(row, self.sizes) for row in optimizer_state.slots]
         self._run = self._compiled() if compiled else self._numpy_epoch
         self._backup = (parameters.copy(), optimizer_state.slots.copy()) if rollback else None
 
@@ -122,14 +127,12 @@ class Session:
         """The compiled epoch over this session's buffers, as ``(X, Y, order, rate) ->
         (summed loss, right answers)``."""
         optimizer, sizes = self.state.optimizer, self.sizes
-        parameters = _layout.layer_views(self.parameters, sizes)
-        gradients = (_layout.layer_views(self.gradients, sizes) if self.gradients is not None
-                     else [(None, None)] * len(parameters))
-        slots = [_layout.layer_views(row, sizes) for row in self.state.slots]
-        layers = [(W, b, activation.code, grad_W, grad_b, [slot[i][0] for slot in slots],
-                   [slot[i][1] for slot in slots])
+        gradients = self._gradient_views or [(None, None)] * len(self._views)
+        layers = [(W, b, activation.code, grad_W, grad_b,
+                   [slot[i][0] for slot in self._slot_views],
+                   [slot[i][1] for slot in self._slot_views])
                   for i, ((W, b), (grad_W, grad_b), activation)
-                  in enumerate(zip(parameters, gradients, self.activations))]
+                  in enumerate(zip(self._views, gradients, self.activations))]
         trainer = _train.Trainer(layers, self.loss.code, sizes[-1], self.batch_size,
                                  optimizer.code, optimizer.hyper_parameters(), self.alpha,
                                  self.l2_per_sample, self.clip_norm, self.gradients)
@@ -155,19 +158,18 @@ class Session:
         return total, right
 
     def _numpy_step(self, x, y, rate):
-        parameters = _layout.layer_views(self.parameters, self.sizes)
         inputs, signals = [x], []
-        for (W, b), activation in zip(parameters, self.activations):
+        for (W, b), activation in zip(self._views, self.activations):
             signal, out = activation.forward_rows(inputs[-1], W, b)
             signals.append(signal)
             inputs.append(out)
         total, delta = self.loss.gradient(self.activations[-1], signals[-1], inputs[-1], y)
         right = self.loss.right_answers(inputs[-1], y)
-        gradients = _layout.layer_views(self.gradients, self.sizes)
-        for i in reversed(range(len(parameters))):
-            gradients[i][0][...], gradients[i][1][...] = kernels.gradients(inputs[i], delta)
+        for i in reversed(range(len(self._views))):
+            grad_W, grad_b = self._gradient_views[i]
+            grad_W[...], grad_b[...] = kernels.gradients(inputs[i], delta)
             if i > 0:
-                delta = self.activations[i - 1].backward_rows(delta, parameters[i][0],
+                delta = self.activations[i - 1].backward_rows(delta, self._views[i][0],
                                                               signals[i - 1])
         self._apply(rate, self.alpha / len(x) if self.l2_per_sample else self.alpha)
         return total, right
@@ -182,13 +184,12 @@ class Session:
         optimizer = self.state.optimizer
         beta_1, beta_2, epsilon, nesterov = optimizer.hyper_parameters()
         unused = np.empty(0, self.parameters.dtype)
-        parameters = _layout.layer_views(self.parameters, self.sizes)
-        gradients = _layout.layer_views(self.gradients, self.sizes)
-        slots = [_layout.layer_views(row, self.sizes) for row in self.state.slots]
-        for i, (pair, gradient_pair) in enumerate(zip(parameters, gradients)):
+        slots = self._slot_views
+        for i, (pair, gradient_pair) in enumerate(zip(self._views, self._gradient_views)):
             # L2 (alpha) applies to the weights only, not to the biases.
             for k, (parameter, gradient) in enumerate(zip(pair, gradient_pair)):
-                slot_1, slot_2 = [slot[i][k].ravel() for slot in slots] + [unused] * (2 - len(slots))
+                slot_1, slot_2 = ([slot[i][k].ravel() for slot in slots]
+                                  + [unused] * (2 - len(slots)))
                 kernels.update(optimizer.code, parameter.ravel(), gradient.ravel(), slot_1,
                                slot_2, rate, alpha if k == 0 else 0.0, scale, beta_1, beta_2,
                                epsilon, nesterov, self.state.step)
