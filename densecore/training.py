@@ -79,7 +79,7 @@ class Session:
     def __init__(self, layers, parameters, loss, optimizer_state, *, batch_size, alpha=0.0,
                  clip_norm=None, l2_per_sample=False, rollback=True):
         self.sizes = [layers[0].input_size] + [layer.output_size for layer in layers]
-        self.parameters, self.loss, self.state = parameters, loss, optimizer_state
+        self.parameters, self.loss, self.optimizer_state = parameters, loss, optimizer_state
         self.batch_size = positive_int(batch_size, "batch_size")
         self.alpha = finite_number(alpha, "alpha", minimum=0)
         self.clip_norm = 0.0 if clip_norm is None else finite_number(
@@ -110,15 +110,15 @@ class Session:
         in mini-batches; its :class:`Tally`."""
         rate = finite_number(learning_rate, "learning_rate", minimum=0, open_interval=True)
         order = np.asarray(order, dtype=np.intp)
-        step = self.state.step
+        step = self.optimizer_state.step
         if self._backup is not None:
             np.copyto(self._backup[0], self.parameters)
-            np.copyto(self._backup[1], self.state.slots)
+            np.copyto(self._backup[1], self.optimizer_state.slots)
         total, right = self._run(X, Y, order, rate)
         if not math.isfinite(total) and self._backup is not None:
             np.copyto(self.parameters, self._backup[0])
-            np.copyto(self.state.slots, self._backup[1])
-            self.state.step = step
+            np.copyto(self.optimizer_state.slots, self._backup[1])
+            self.optimizer_state.step = step
             raise FloatingPointError(f"the loss became {total}; the parameters are those from "
                                      "before that epoch (try a smaller learning_rate)")
         return Tally(total, right, len(order), self.loss.answers(len(order), self.sizes[-1]))
@@ -126,7 +126,7 @@ class Session:
     def _compiled(self):
         """The compiled epoch over this session's buffers, as ``(X, Y, order, rate) ->
         (summed loss, right answers)``."""
-        optimizer, sizes = self.state.optimizer, self.sizes
+        optimizer, sizes = self.optimizer_state.optimizer, self.sizes
         gradients = self._gradient_views or [(None, None)] * len(self._views)
         layers = [(W, b, activation.code, grad_W, grad_b,
                    [slot[i][0] for slot in self._slot_views],
@@ -139,12 +139,12 @@ class Session:
         largest = max(n_in * n_out for n_in, n_out in zip(sizes, sizes[1:]))
 
         def compiled(X, Y, order, rate):
-            trainer.step = self.state.step
+            trainer.step = self.optimizer_state.step
             try:
                 with _blas.threads_for(self.batch_size * largest):
                     return trainer.epoch(X, Y, order, rate)
             finally:
-                self.state.step = trainer.step
+                self.optimizer_state.step = trainer.step
         return compiled
 
     def _numpy_epoch(self, X, Y, order, rate):
@@ -180,8 +180,8 @@ class Session:
         if self.clip_norm:
             norm = math.sqrt(float(np.dot(self.gradients, self.gradients)))
             scale = min(1.0, self.clip_norm / (norm + kernels.CLIP_EPSILON))
-        self.state.step += 1
-        optimizer = self.state.optimizer
+        self.optimizer_state.step += 1
+        optimizer = self.optimizer_state.optimizer
         beta_1, beta_2, epsilon, nesterov = optimizer.hyper_parameters()
         unused = np.empty(0, self.parameters.dtype)
         slots = self._slot_views
@@ -192,7 +192,7 @@ class Session:
                                   + [unused] * (2 - len(slots)))
                 kernels.update(optimizer.code, parameter.ravel(), gradient.ravel(), slot_1,
                                slot_2, rate, alpha if k == 0 else 0.0, scale, beta_1, beta_2,
-                               epsilon, nesterov, self.state.step)
+                               epsilon, nesterov, self.optimizer_state.step)
 
 
 class Checkpoint:
