@@ -19,12 +19,12 @@ if find_spec(f"{__name__}.kernels") is None:
 from densecore.activations import relu, relu_derivative
 from densecore.layer import Layer
 from densecore.network import Network
-from densecore.optimizers import SGD, Adam
+from densecore.optimizers import LBFGS, SGD, Adam
 
 load = Network.load
 
-__all__ = ["Adam", "Layer", "Network", "SGD", "get_include", "load", "relu", "relu_derivative",
-           "__version__"]
+__all__ = ["Adam", "LBFGS", "Layer", "Network", "SGD", "get_include", "load", "relu",
+           "relu_derivative", "__version__"]
 
 
 def get_include() -> str:

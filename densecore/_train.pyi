@@ -20,6 +20,7 @@ class Trainer:
         hyper_parameters: tuple[float, float, float, bool], alpha: float,
         l2_per_sample: bool, clip_norm: float, gradients: NDArray[_Float] | None,
     ) -> Trainer: ...
+    def loss_gradient(self, X: NDArray[_Float], Y: NDArray[_Float]) -> float: ...
     def epoch(
         self, X: NDArray[_Float], Y: NDArray[_Float], order: NDArray[np.intp],
         learning_rate: float,

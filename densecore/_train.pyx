@@ -100,14 +100,14 @@ cdef void _update(DenseLayer* layers, int n_layers, const Settings* settings,
                               settings.nesterov, step)
 
 
-cdef double _step(DenseLayer* layers, int n_layers, const Settings* settings,
-                  const floating* x, const floating* target, int rows,
-                  floating learning_rate, long step) noexcept nogil:
-    """One optimizer step on one batch; returns the batch's summed loss."""
+cdef double _forward_and_loss(DenseLayer* layers, int n_layers, const Settings* settings,
+                              const floating* x, const floating* target,
+                              int rows) noexcept nogil:
+    """Forward one batch and start the backward pass: returns its summed loss and
+    leaves d(mean loss)/d(signal) in the last layer's delta."""
     cdef int i
     cdef DenseLayer* layer
     cdef const floating* layer_input = x
-    cdef double total
     for i in range(n_layers):
         layer = &layers[i]
         core.forward(layer_input, <floating*>layer.W, <floating*>layer.b,
@@ -115,27 +115,61 @@ cdef double _step(DenseLayer* layers, int n_layers, const Settings* settings,
                      layer.n_in, layer.n_out, layer.activation)
         layer_input = <floating*>layer.out
     layer = &layers[n_layers - 1]
-    total = core.loss_gradient(settings.loss, layer.activation, <floating*>layer.signal,
-                               <floating*>layer.out, target, <floating*>layer.delta,
-                               rows, layer.n_out)
+    return core.loss_gradient(settings.loss, layer.activation, <floating*>layer.signal,
+                              <floating*>layer.out, target, <floating*>layer.delta,
+                              rows, layer.n_out)
+
+
+cdef void _backward(DenseLayer* layers, int n_layers, const floating* x, int rows,
+                    floating scale, floating beta, bint into_parameters) noexcept nogil:
+    """Back-propagate the last layer's delta; each layer's gradients become
+    ``scale * gradient + beta * themselves``, in its parameters themselves with
+    ``into_parameters`` (a plain SGD step, scale = -learning_rate and beta = 1)."""
+    cdef int i
+    cdef DenseLayer* layer
+    cdef const floating* layer_input
     for i in range(n_layers - 1, -1, -1):
         layer = &layers[i]
-        # The previous layer's delta needs this layer's weights before the update.
+        # The previous layer's delta needs this layer's weights before any update.
         if i > 0:
             core.backward(<floating*>layer.delta, <floating*>layer.W,
                           <floating*>layers[i - 1].signal, <floating*>layers[i - 1].delta,
                           rows, layer.n_in, layer.n_out, layers[i - 1].activation)
         layer_input = x if i == 0 else <floating*>layers[i - 1].out
-        if settings.fused:
-            core.accumulate_gradients(layer_input, <floating*>layer.delta, rows,
-                                      layer.n_in, layer.n_out, -learning_rate, 1,
-                                      <floating*>layer.W, <floating*>layer.b)
-        else:
-            core.accumulate_gradients(layer_input, <floating*>layer.delta, rows,
-                                      layer.n_in, layer.n_out, 1, 0,
-                                      <floating*>layer.grad_W, <floating*>layer.grad_b)
-    if not settings.fused:
+        core.accumulate_gradients(
+            layer_input, <floating*>layer.delta, rows, layer.n_in, layer.n_out, scale, beta,
+            <floating*>(layer.W if into_parameters else layer.grad_W),
+            <floating*>(layer.b if into_parameters else layer.grad_b))
+
+
+cdef double _step(DenseLayer* layers, int n_layers, const Settings* settings,
+                  const floating* x, const floating* target, int rows,
+                  floating learning_rate, long step) noexcept nogil:
+    """One optimizer step on one batch; returns the batch's summed loss."""
+    cdef double total = _forward_and_loss(layers, n_layers, settings, x, target, rows)
+    if settings.fused:
+        _backward(layers, n_layers, x, rows, -learning_rate, 1, True)
+    else:
+        _backward(layers, n_layers, x, rows, 1, 0, False)
         _update(layers, n_layers, settings, learning_rate, step, rows)
+    return total
+
+
+cdef double _full_batch(DenseLayer* layers, int n_layers, const Settings* settings,
+                        const floating[:, ::1] X, const floating[:, ::1] Y,
+                        Py_ssize_t batch_size) noexcept nogil:
+    """The summed loss over every row, and the gradient of the mean loss in the
+    layers' gradients, a batch of rows at a time (no step is taken)."""
+    cdef Py_ssize_t rows, start = 0, n = X.shape[0]
+    cdef double total = 0
+    while start < n:
+        rows = min(batch_size, n - start)
+        total += _forward_and_loss(layers, n_layers, settings, &X[start, 0], &Y[start, 0],
+                                   <int>rows)
+        # The batch's delta is of its own mean loss: weigh it by its share of the rows.
+        _backward(layers, n_layers, &X[start, 0], <int>rows, <floating>rows / n,
+                  0 if start == 0 else 1, False)
+        start += rows
     return total
 
 
@@ -247,6 +281,17 @@ cdef class Trainer:
 
     def __dealloc__(self):
         PyMem_Free(self.layers)
+
+    def loss_gradient(self, const floating[:, ::1] X, const floating[:, ::1] Y):
+        """The summed loss over the rows of ``X``; the gradient of the mean loss goes to
+        the gradient arrays (without the L2 term).  Needs the gradient arrays."""
+        if self.settings.fused:
+            raise ValueError("a Trainer without gradient arrays computes no full-batch gradient")
+        cdef double total
+        cdef Py_ssize_t batch_size = self.x_batch.shape[0]
+        with nogil:
+            total = _full_batch(self.layers, self.n_layers, &self.settings, X, Y, batch_size)
+        return total
 
     def epoch(self, const floating[:, ::1] X, const floating[:, ::1] Y,
               const Py_ssize_t[::1] order, floating learning_rate):

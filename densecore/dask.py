@@ -206,7 +206,12 @@ class _DataParallelRun:
         self.n_rounds = max(math.ceil(size / self.span) for size in self.sizes)
         self.settings = {"batch_size": batch_size, "alpha": alpha, "clip_norm": clip_norm,
                          "l2_per_sample": l2_per_sample}
-        net.reset_optimizer(optimizers.get(optimizer))
+        optimizer = optimizers.get(optimizer)
+        if optimizer.full_batch:
+            raise ValueError(f"data-parallel training averages mini-batch SGD replicas; "
+                             f"{optimizer!r} is a full-batch quasi-Newton method: train with "
+                             "Network.fit on one machine")
+        net.reset_optimizer(optimizer)
         self.rng = np.random.default_rng(seed) if shuffle else None
         self.epochs_run = 0
 

@@ -157,8 +157,13 @@ class Network:
             Draws the shuffling and the validation split.
         verbose : bool
             A progress bar (tqdm, if installed) or a line per epoch.
-        optimizer : "sgd", "adam", densecore.SGD or densecore.Adam
-            Starts from a fresh state.
+        optimizer : "sgd", "adam", "lbfgs", densecore.SGD, densecore.Adam or densecore.LBFGS
+            Starts from a fresh state.  L-BFGS minimizes the loss of the whole
+            training set (scipy's L-BFGS-B): ``epochs`` bounds its iterations,
+            the history holds one value per iteration, and ``batch_size``,
+            ``learning_rate``, ``shuffle`` and ``seed`` (but for the
+            validation split) play no part; ``schedule``, ``clip_norm`` and
+            ``early_stopping`` are refused.
         alpha : float
             L2 penalty: ``alpha * W`` is added to each weight gradient.
         schedule : {"constant", "invscaling", "adaptive"}
@@ -206,12 +211,20 @@ class Network:
                                       open_interval=True)
         session = self._session(X, batch_size, optimizer, alpha, clip_norm)
 
+        def validate():
+            return {f"val_{key}": value for key, value in self._score(*validation).items()}
+
+        validate = None if validation is None else validate
+        if session.optimizer_state.optimizer.full_batch:
+            if early_stopping or clip_norm is not None or schedule != "constant":
+                raise ValueError(f"{session.optimizer_state.optimizer!r} runs on the full batch: "
+                                 "early_stopping, clip_norm and schedules do not apply")
+            return training.minimize(session, X, Y, max_iter=epochs, validate=validate,
+                                     callbacks=list(callbacks or ()), verbose=verbose).history
+
         def run_epoch(rate):
             order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
             return session.epoch(X, Y, order, rate).logs(self._loss)
-
-        def validate():
-            return {f"val_{key}": value for key, value in self._score(*validation).items()}
 
         schedule = (training.InvScaling(learning_rate, power_t=power_t, samples_per_epoch=len(X))
                     if schedule == "invscaling" else training.SCHEDULES[schedule](learning_rate))
@@ -221,8 +234,7 @@ class Network:
                                   min_delta),
             stop_when_stalled=early_stopping,
             checkpoint=training.Checkpoint(self._parameters) if early_stopping else None,
-            validate=None if validation is None else validate, callbacks=list(callbacks or ()),
-            verbose=verbose).history
+            validate=validate, callbacks=list(callbacks or ()), verbose=verbose).history
 
     @one_training_at_a_time
     def partial_fit(self, X, y, *, batch_size=32, learning_rate=0.01, optimizer=None,
@@ -388,8 +400,11 @@ class Network:
         if ``keep_state`` and ``optimizer`` is the one in use."""
         if len(X) == 0:
             raise ValueError("training needs at least one sample, got 0")
-        batch_size = min(positive_int(batch_size, "batch_size"), len(X))
+        batch_size = positive_int(batch_size, "batch_size")
         optimizer = optimizers.get(optimizer)
+        if optimizer.full_batch:
+            batch_size = training.FULL_BATCH_ROWS  # a block of the full batch
+        batch_size = min(batch_size, len(X))
         if not (keep_state and optimizer == self.optimizer):
             self.reset_optimizer(optimizer)
         return self.training_session(batch_size, alpha=alpha, clip_norm=clip_norm)

@@ -20,9 +20,9 @@ import math
 import numpy as np
 
 from densecore import kernels
-from densecore._validation import non_negative_int
+from densecore._validation import finite_number, non_negative_int, positive_int
 
-__all__ = ["Adam", "OPTIMIZERS", "SGD", "State", "get"]
+__all__ = ["Adam", "LBFGS", "OPTIMIZERS", "SGD", "State", "get"]
 
 
 def _fraction(value, name, *, low_open=False):
@@ -43,6 +43,10 @@ class _Optimizer:
     def __repr__(self):
         settings = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items())
         return f"{type(self).__name__}({settings})"
+
+    # Whether the optimizer takes no mini-batch steps but minimizes the full-batch
+    # loss itself (Session.minimize), without a kernel of its own.
+    full_batch = False
 
     @property
     def plain(self):
@@ -125,7 +129,41 @@ class Adam(_Optimizer):
                              f"{slots[1].min()}")
 
 
-OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam)}
+class LBFGS(_Optimizer):
+    """L-BFGS-B through ``scipy.optimize.minimize``, on the loss and gradient of the
+    whole training set (the compiled kernels compute them without the GIL).
+
+    It suits small data sets, as in scikit-learn.  It keeps no state between
+    fits: its curvature memory lives inside scipy for one run.
+
+    Parameters
+    ----------
+    max_fun : int >= 1, default 15000
+        The most loss evaluations in one fit.
+    tol : float >= 0, default 1e-4
+        Stop when the largest entry of the projected gradient falls below it
+        (scipy's ``gtol``).
+    """
+
+    name = "lbfgs"
+    code = None
+    n_slots = 0
+    full_batch = True
+
+    def __init__(self, max_fun=15000, tol=1e-4):
+        self.max_fun = positive_int(max_fun, "max_fun")
+        self.tol = finite_number(tol, "tol", minimum=0)
+
+    def get_params(self):
+        return {"max_fun": self.max_fun, "tol": self.tol}
+
+    def hyper_parameters(self):
+        """No kernel takes them: zeros in the kernel's ``(beta_1, beta_2, epsilon,
+        nesterov)``."""
+        return 0.0, 0.0, 0.0, False
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, LBFGS)}
 
 
 def get(optimizer):
@@ -135,7 +173,8 @@ def get(optimizer):
     if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
         return OPTIMIZERS[optimizer]()
     raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or an optimizer "
-                     f"object (densecore.SGD, densecore.Adam), got {optimizer!r}")
+                     f"object (densecore.SGD, densecore.Adam, densecore.LBFGS), got "
+                     f"{optimizer!r}")
 
 
 class State:

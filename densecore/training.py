@@ -3,7 +3,8 @@
 A :class:`Session` is built once per fit.  It owns the compiled ``Trainer``
 (or the numpy steps, for Python-callable activations), the scratch buffers and
 the gradients, and updates a network's flat parameters and its optimizer state
-in place, an epoch over given rows at a time.  :func:`train` is the loop over
+in place, an epoch over given rows at a time (or, for L-BFGS, by
+``scipy.optimize.minimize`` on the full-batch loss and gradient).  :func:`train` is the loop over
 epochs that ``Network.fit``, the scikit-learn estimators and ``densecore.dask``
 all run; the learning-rate schedule and the stopping rule are objects handed
 to it: :class:`Constant`, :class:`InvScaling` and :class:`Adaptive`;
@@ -15,12 +16,17 @@ from dataclasses import astuple, dataclass
 from typing import NamedTuple
 
 import numpy as np
+import scipy.optimize
 
 from densecore import _blas, _layout, _train, activations, kernels
 from densecore._validation import as_matrix, finite_number, positive_int
 
-__all__ = ["Adaptive", "Checkpoint", "Constant", "InvScaling", "NoImprovement", "Plateau",
-           "SCHEDULES", "Session", "Tally", "train"]
+__all__ = ["Adaptive", "Checkpoint", "Constant", "FULL_BATCH_ROWS", "InvScaling",
+           "NoImprovement", "Plateau", "SCHEDULES", "Session", "Tally", "minimize", "train"]
+
+# Rows per block of a full-batch evaluation (L-BFGS): enough for BLAS to run at
+# speed, few enough that the session's buffers stay at a few MB.
+FULL_BATCH_ROWS = 4096
 
 
 # -- one epoch ------------------------------------------------------------------
@@ -96,7 +102,9 @@ class Session:
         self._gradient_views = (None if fused
                                 else _layout.layer_views(self.gradients, self.sizes))
         self._slot_views = [_layout.layer_views(row, self.sizes) for row in optimizer_state.slots]
-        self._run = self._compiled() if compiled else self._numpy_epoch
+        self._trainer = self._build_trainer() if compiled else None
+        largest = max(n_in * n_out for n_in, n_out in zip(self.sizes, self.sizes[1:]))
+        self._work = self.batch_size * largest  # multiply-adds of a batch's largest product
         self._backup = (parameters.copy(), optimizer_state.slots.copy()) if rollback else None
 
     def data(self, X, y):
@@ -108,13 +116,17 @@ class Session:
     def epoch(self, X, Y, order, learning_rate):
         """One pass over the rows ``X[order]``, ``Y[order]`` (checked by :meth:`data`)
         in mini-batches; its :class:`Tally`."""
+        if self.optimizer_state.optimizer.full_batch:
+            raise ValueError(f"{self.optimizer_state.optimizer!r} takes no mini-batch steps: "
+                             "use Session.minimize")
         rate = finite_number(learning_rate, "learning_rate", minimum=0, open_interval=True)
         order = np.asarray(order, dtype=np.intp)
         step = self.optimizer_state.step
         if self._backup is not None:
             np.copyto(self._backup[0], self.parameters)
             np.copyto(self._backup[1], self.optimizer_state.slots)
-        total, right = self._run(X, Y, order, rate)
+        total, right = (self._compiled_epoch if self._trainer else self._numpy_epoch)(
+            X, Y, order, rate)
         if not math.isfinite(total) and self._backup is not None:
             np.copyto(self.parameters, self._backup[0])
             np.copyto(self.optimizer_state.slots, self._backup[1])
@@ -123,41 +135,85 @@ class Session:
                                      "before that epoch (try a smaller learning_rate)")
         return Tally(total, right, len(order), self.loss.answers(len(order), self.sizes[-1]))
 
-    def _compiled(self):
-        """The compiled epoch over this session's buffers, as ``(X, Y, order, rate) ->
-        (summed loss, right answers)``."""
-        optimizer, sizes = self.optimizer_state.optimizer, self.sizes
+    def loss_gradient(self, X, Y):
+        """The mean loss over every row of ``X``, ``Y`` with the L2 term, and its
+        gradient: the session's flat gradient array, overwritten by the next call."""
+        if self._trainer:
+            with _blas.threads_for(self._work):
+                total = self._trainer.loss_gradient(X, Y)
+        else:
+            total = self._numpy_gradients(X, Y)[0]
+        alpha = self.alpha / len(X) if self.l2_per_sample else self.alpha
+        squares = 0.0
+        for (weights, _), (grad_weights, _) in zip(self._views, self._gradient_views):
+            grad_weights += alpha * weights
+            squares += float(np.vdot(weights, weights))
+        return total / len(X) + 0.5 * alpha * squares, self.gradients
+
+    def minimize(self, X, Y, *, max_iter, callback=None):
+        """Train by L-BFGS-B (``scipy.optimize.minimize``) on the full batch: at most
+        ``max_iter`` iterations and the optimizer's ``max_fun`` evaluations, stopping
+        when the largest gradient entry falls below its ``tol``.
+
+        ``callback(loss)`` is called after each iteration; returning False stops.
+        The parameters end as scipy's result; its ``OptimizeResult`` is returned.
+        """
+        optimizer = self.optimizer_state.optimizer
+
+        def loss_gradient(x):
+            np.copyto(self.parameters, x, casting="same_kind")
+            loss, gradient = self.loss_gradient(X, Y)
+            return loss, gradient.astype(np.float64)  # a copy: scipy keeps it
+
+        def after_iteration(intermediate_result):
+            if callback is not None and callback(float(intermediate_result.fun)) is False:
+                raise StopIteration
+
+        result = scipy.optimize.minimize(
+            loss_gradient, self.parameters.astype(np.float64), method="L-BFGS-B", jac=True,
+            callback=after_iteration,
+            options={"maxiter": max_iter, "maxfun": optimizer.max_fun, "gtol": optimizer.tol})
+        np.copyto(self.parameters, result.x, casting="same_kind")
+        self.optimizer_state.step += int(result.nit)
+        return result
+
+    def _build_trainer(self):
+        """The compiled epoch over this session's buffers."""
+        optimizer = self.optimizer_state.optimizer
         gradients = self._gradient_views or [(None, None)] * len(self._views)
         layers = [(W, b, activation.code, grad_W, grad_b,
                    [slot[i][0] for slot in self._slot_views],
                    [slot[i][1] for slot in self._slot_views])
                   for i, ((W, b), (grad_W, grad_b), activation)
                   in enumerate(zip(self._views, gradients, self.activations))]
-        trainer = _train.Trainer(layers, self.loss.code, sizes[-1], self.batch_size,
-                                 optimizer.code, optimizer.hyper_parameters(), self.alpha,
-                                 self.l2_per_sample, self.clip_norm, self.gradients)
-        largest = max(n_in * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+        # A full-batch optimizer has no update kernel (-1): the trainer only evaluates.
+        return _train.Trainer(layers, self.loss.code, self.sizes[-1], self.batch_size,
+                              -1 if optimizer.code is None else optimizer.code,
+                              optimizer.hyper_parameters(), self.alpha, self.l2_per_sample,
+                              self.clip_norm, self.gradients)
 
-        def compiled(X, Y, order, rate):
-            trainer.step = self.optimizer_state.step
-            try:
-                with _blas.threads_for(self.batch_size * largest):
-                    return trainer.epoch(X, Y, order, rate)
-            finally:
-                self.optimizer_state.step = trainer.step
-        return compiled
+    def _compiled_epoch(self, X, Y, order, rate):
+        self._trainer.step = self.optimizer_state.step
+        try:
+            with _blas.threads_for(self._work):
+                return self._trainer.epoch(X, Y, order, rate)
+        finally:
+            self.optimizer_state.step = self._trainer.step
 
     def _numpy_epoch(self, X, Y, order, rate):
         """The epoch through numpy, for Python-callable activations."""
         total = right = 0
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
-            batch_total, batch_right = self._numpy_step(X[rows], Y[rows], rate)
+            batch_total, batch_right = self._numpy_gradients(X[rows], Y[rows])
+            self._apply(rate, self.alpha / len(rows) if self.l2_per_sample else self.alpha)
             total += batch_total
             right += batch_right
         return total, right
 
-    def _numpy_step(self, x, y, rate):
+    def _numpy_gradients(self, x, y):
+        """The summed loss and right answers of the rows ``x``, ``y``; the gradient of
+        their mean loss into the gradient arrays."""
         inputs, signals = [x], []
         for (W, b), activation in zip(self._views, self.activations):
             signal, out = activation.forward_rows(inputs[-1], W, b)
@@ -171,7 +227,6 @@ class Session:
             if i > 0:
                 delta = self.activations[i - 1].backward_rows(delta, self._views[i][0],
                                                               signals[i - 1])
-        self._apply(rate, self.alpha / len(x) if self.l2_per_sample else self.alpha)
         return total, right
 
     def _apply(self, rate, alpha):
@@ -349,9 +404,9 @@ def train(run_epoch, *, epochs, schedule, rule=None, stop_when_stalled=False, ch
         A progress bar (tqdm, if installed) or a line per epoch.
     """
     history, stopped = {}, False
-    epoch_numbers, show, close = progress(epochs, verbose)
+    show, close = progress(epochs, verbose)
     try:
-        for epoch in epoch_numbers:
+        for epoch in range(epochs):
             try:
                 logs = {**run_epoch(schedule.rate), "learning_rate": schedule.rate}
             except FloatingPointError as error:
@@ -381,19 +436,49 @@ def train(run_epoch, *, epochs, schedule, rule=None, stop_when_stalled=False, ch
     return Trained(history, stopped)
 
 
-def progress(epochs, verbose):
-    """``(epochs to run, show(epoch, logs), close())`` for a training loop.
+def minimize(session, X, Y, *, max_iter, validate=None, callbacks=(), verbose=False):
+    """Train by the session's full-batch optimizer (L-BFGS) for at most ``max_iter``
+    iterations; return the :class:`Trained` history, one value per iteration.
+
+    ``validate`` and ``callbacks`` are :func:`train`'s, called after each
+    iteration; a callback's False stops training.
+    """
+    history, replies = {}, []
+    show, close = progress(max_iter, verbose, unit="iteration")
+
+    def after_iteration(loss):
+        logs = {"loss": loss, **(validate() if validate is not None else {})}
+        for key, value in logs.items():
+            history.setdefault(key, []).append(value)
+        iteration = len(history["loss"]) - 1
+        show(iteration, logs)
+        replies[:] = [callback.on_epoch_end(iteration, dict(logs)) for callback in callbacks]
+        return not any(reply is False for reply in replies)
+
+    try:
+        session.minimize(X, Y, max_iter=max_iter, callback=after_iteration)
+    finally:
+        close()
+    return Trained(history, any(reply is False for reply in replies))
+
+
+def progress(epochs, verbose, unit="epoch"):
+    """``(show(epoch, logs), close())`` for a training loop of at most ``epochs``.
 
     With ``verbose``, a tqdm bar if tqdm is installed, else a line per epoch.
     """
     if not verbose:
-        return range(epochs), lambda epoch, logs: None, lambda: None
+        return lambda epoch, logs: None, lambda: None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         def show(epoch, logs):
             values = " ".join(f"{key}={value:.4f}" for key, value in logs.items())
-            print(f"epoch {epoch + 1}/{epochs} {values}", file=sys.stderr)
-        return range(epochs), show, lambda: None
-    bar = tqdm(range(epochs), unit="epoch", desc="train")
-    return bar, lambda epoch, logs: bar.set_postfix(logs), bar.close
+            print(f"{unit} {epoch + 1}/{epochs} {values}", file=sys.stderr)
+        return show, lambda: None
+    bar = tqdm(total=epochs, unit=unit, desc="train")
+
+    def advance(epoch, logs):
+        bar.update()
+        bar.set_postfix(logs)
+    return advance, bar.close

@@ -230,6 +230,8 @@ def test_training_refusals(client, digits):
         dd.fit(net, da.from_array(X), da.from_array(y), sync_every=0)
     with pytest.raises(ValueError, match=rf"y must have shape \({len(X)},\)"):
         dd.fit(net, da.from_array(X), da.from_array(y[:10]))
+    with pytest.raises(ValueError, match="full-batch quasi-Newton method"):
+        dd.fit(net, da.from_array(X), da.from_array(y), optimizer="lbfgs")
 
 
 def test_two_workers_reach_the_accuracy_of_one_process(client, digits):
