@@ -28,13 +28,16 @@ cdef void accumulate_gradients(const floating* x, const floating* delta, int row
 
 cdef double loss_gradient(int loss, int activation, const floating* signal,
                           const floating* out, const floating* target,
-                          floating* delta, int rows, int cols) noexcept nogil
+                          const floating* weight, floating* delta, int rows,
+                          int cols) noexcept nogil
 
 cdef void optimizer_update(int optimizer, floating* param, const floating* grad,
                            floating* slot_1, floating* slot_2, Py_ssize_t size,
                            double learning_rate, double alpha, double scale,
                            double beta_1, double beta_2, double epsilon, bint nesterov,
                            long step) noexcept nogil
+
+cdef double sum_of(const floating* values, Py_ssize_t size) noexcept nogil
 
 cdef double sum_of_squares(const floating* values, Py_ssize_t size) noexcept nogil
 

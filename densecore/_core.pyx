@@ -258,73 +258,90 @@ cdef void accumulate_gradients(const floating* x, const floating* delta, int row
 
 # -- losses -----------------------------------------------------------------
 
-cdef double _mse(const floating* out, const floating* target, floating* delta,
-                 Py_ssize_t size, int cols, floating scale) noexcept nogil:
+cdef inline floating _weight(const floating* weight, Py_ssize_t row) noexcept nogil:
+    """A sample's weight: 1 where no weights are given."""
+    return 1 if weight == NULL else weight[row]
+
+
+cdef double _mse(const floating* out, const floating* target, const floating* weight,
+                 floating* delta, int rows, int cols, floating scale) noexcept nogil:
     # Half the mean squared error over samples and outputs, as scikit-learn.
     cdef double total = 0
-    cdef floating d
-    cdef Py_ssize_t i
-    for i in range(size):
-        d = out[i] - target[i]
-        total += d * d
-        delta[i] = d * scale / cols
+    cdef floating d, w
+    cdef Py_ssize_t i, j, at
+    for i in range(rows):
+        w = _weight(weight, i)
+        for j in range(cols):
+            at = i * cols + j
+            d = out[at] - target[at]
+            total += w * d * d  # with w = 1, the unweighted sum exactly
+            delta[at] = d * (scale * w) / cols
     return total / (2 * cols)
 
 
 cdef double _cross_entropy(const floating* signal, const floating* out,
-                           const floating* target, floating* delta, int rows,
-                           int cols, floating scale) noexcept nogil:
+                           const floating* target, const floating* weight, floating* delta,
+                           int rows, int cols, floating scale) noexcept nogil:
     # -sum_k y_k log softmax(z)_k = sum_k y_k (logsumexp(z) - z_k), from the
     # logits so that no log of a rounded-to-zero probability is taken.  At the
     # largest z_j, softmax(z)_j = 1 / sum_k exp(z_k - z_j) >= 1 / cols, so
     # logsumexp(z) = z_j - log(out_j) costs one log and no exp.
-    cdef double total = 0, lse, weight
+    cdef double total = 0, lse, mass
+    cdef floating w
     cdef Py_ssize_t i, j
     cdef int top
     cdef Py_ssize_t at
     for i in range(rows):
         at = <Py_ssize_t>i * cols
+        w = _weight(weight, i)
         top = _row_argmax(signal + at, cols)
         lse = signal[at + top] - log(<double>out[at + top])
-        weight = 0
+        mass = 0
         for j in range(cols):
-            weight += target[at + j]
+            mass += target[at + j]
         for j in range(cols):
-            total += target[at + j] * (lse - signal[at + j])
-            delta[at + j] = scale * (out[at + j] * <floating>weight - target[at + j])
+            total += w * (target[at + j] * (lse - signal[at + j]))
+            delta[at + j] = (scale * w) * (out[at + j] * <floating>mass - target[at + j])
     return total
 
 
 cdef double _binary_cross_entropy(const floating* signal, const floating* out,
-                                  const floating* target, floating* delta,
-                                  Py_ssize_t size, floating scale) noexcept nogil:
+                                  const floating* target, const floating* weight,
+                                  floating* delta, int rows, int cols,
+                                  floating scale) noexcept nogil:
     # log(1 + exp(z)) - y z, written so that exp never overflows.
-    cdef double total = 0
-    cdef Py_ssize_t i
-    for i in range(size):
-        total += (max(<double>signal[i], 0.0) - target[i] * <double>signal[i]
-                  + log1p(exp(-fabs(<double>signal[i]))))
-        delta[i] = scale * (out[i] - target[i])
+    cdef double total = 0, value
+    cdef floating w
+    cdef Py_ssize_t i, j, at
+    for i in range(rows):
+        w = _weight(weight, i)
+        for j in range(cols):
+            at = i * cols + j
+            value = (max(<double>signal[at], 0.0) - target[at] * <double>signal[at]
+                     + log1p(exp(-fabs(<double>signal[at]))))
+            total += w * value
+            delta[at] = (scale * w) * (out[at] - target[at])
     return total
 
 
 cdef double loss_gradient(int loss, int activation, const floating* signal,
                           const floating* out, const floating* target,
-                          floating* delta, int rows, int cols) noexcept nogil:
-    """Summed per-sample loss; delta = d(mean loss)/d(signal).
+                          const floating* weight, floating* delta, int rows,
+                          int cols) noexcept nogil:
+    """Summed per-sample loss, each weighted by ``weight`` (NULL: by 1); delta =
+    d(weighted mean loss)/d(signal), the mean dividing by the summed weight.
 
     Cross-entropy assumes a softmax output and binary cross-entropy a sigmoid
     output (the caller checks): their gradients through the activation
     collapse to out - target.
     """
-    cdef floating scale = <floating>1 / rows
-    cdef Py_ssize_t size = <Py_ssize_t>rows * cols
+    cdef floating scale = <floating>1 / (rows if weight == NULL else sum_of(weight, rows))
     cdef double total
     if loss == CROSS_ENTROPY:
-        return _cross_entropy(signal, out, target, delta, rows, cols, scale)
+        return _cross_entropy(signal, out, target, weight, delta, rows, cols, scale)
     if loss == BINARY_CROSS_ENTROPY:
-        return _binary_cross_entropy(signal, out, target, delta, size, scale)
-    total = _mse(out, target, delta, size, cols, scale)
+        return _binary_cross_entropy(signal, out, target, weight, delta, rows, cols, scale)
+    total = _mse(out, target, weight, delta, rows, cols, scale)
     _activation_backward(activation, signal, delta, rows, cols)
     return total
 
@@ -355,6 +372,14 @@ cdef void optimizer_update(int optimizer, floating* param, const floating* grad,
         else:
             slot_1[i] = b1 * slot_1[i] + g
             param[i] -= lr * (g + b1 * slot_1[i] if nesterov else slot_1[i])
+
+
+cdef double sum_of(const floating* values, Py_ssize_t size) noexcept nogil:
+    cdef double total = 0
+    cdef Py_ssize_t i
+    for i in range(size):
+        total += values[i]
+    return total
 
 
 cdef double sum_of_squares(const floating* values, Py_ssize_t size) noexcept nogil:

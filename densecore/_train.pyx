@@ -62,26 +62,34 @@ cdef Py_ssize_t _argmax(const floating* row, int cols) noexcept nogil:
     return best
 
 
-cdef Py_ssize_t _correct(int loss, const floating* out, const floating* target,
-                         int rows, int cols) noexcept nogil:
-    """Right answers in a batch: samples for cross-entropy, outputs for binary."""
-    cdef Py_ssize_t i, count = 0, size = <Py_ssize_t>rows * cols
-    if loss == CROSS_ENTROPY:
-        for i in range(rows):
-            count += _argmax(out + i * cols, cols) == _argmax(target + i * cols, cols)
-    elif loss == BINARY_CROSS_ENTROPY:
-        for i in range(size):
-            count += (out[i] > 0.5) == (target[i] > 0.5)
+cdef double _correct(int loss, const floating* out, const floating* target,
+                     const floating* weight, int rows, int cols) noexcept nogil:
+    """Right answers in a batch, each counting its sample's weight (NULL: 1):
+    samples for cross-entropy, outputs for binary."""
+    cdef Py_ssize_t i, j
+    cdef double count = 0
+    cdef int right
+    for i in range(rows):
+        if loss == CROSS_ENTROPY:
+            right = _argmax(out + i * cols, cols) == _argmax(target + i * cols, cols)
+        elif loss == BINARY_CROSS_ENTROPY:
+            right = 0
+            for j in range(i * cols, (i + 1) * cols):
+                right += (out[j] > 0.5) == (target[j] > 0.5)
+        else:
+            return 0
+        count += right if weight == NULL else weight[i] * right
     return count
 
 
 cdef void _update(DenseLayer* layers, int n_layers, const Settings* settings,
-                  floating learning_rate, long step, int rows) noexcept nogil:
-    """Apply the optimizer to every parameter from the gradients of one step."""
+                  floating learning_rate, long step, double batch_weight) noexcept nogil:
+    """Apply the optimizer to every parameter from the gradients of one step on a
+    batch of ``batch_weight`` (its rows, or its summed sample weight)."""
     cdef int i
     cdef DenseLayer* layer
     cdef double norm, scale = 1
-    cdef double alpha = settings.alpha / rows if settings.l2_per_sample else settings.alpha
+    cdef double alpha = settings.alpha / batch_weight if settings.l2_per_sample else settings.alpha
     if settings.clip_norm > 0:
         norm = core.sum_of_squares(<floating*>settings.gradients, settings.n_parameters)
         scale = min(1.0, settings.clip_norm / (sqrt(norm) + core.CLIP_EPSILON))
@@ -102,7 +110,7 @@ cdef void _update(DenseLayer* layers, int n_layers, const Settings* settings,
 
 cdef double _forward_and_loss(DenseLayer* layers, int n_layers, const Settings* settings,
                               const floating* x, const floating* target,
-                              int rows) noexcept nogil:
+                              const floating* weight, int rows) noexcept nogil:
     """Forward one batch and start the backward pass: returns its summed loss and
     leaves d(mean loss)/d(signal) in the last layer's delta."""
     cdef int i
@@ -116,7 +124,7 @@ cdef double _forward_and_loss(DenseLayer* layers, int n_layers, const Settings* 
         layer_input = <floating*>layer.out
     layer = &layers[n_layers - 1]
     return core.loss_gradient(settings.loss, layer.activation, <floating*>layer.signal,
-                              <floating*>layer.out, target, <floating*>layer.delta,
+                              <floating*>layer.out, target, weight, <floating*>layer.delta,
                               rows, layer.n_out)
 
 
@@ -143,54 +151,63 @@ cdef void _backward(DenseLayer* layers, int n_layers, const floating* x, int row
 
 
 cdef double _step(DenseLayer* layers, int n_layers, const Settings* settings,
-                  const floating* x, const floating* target, int rows,
-                  floating learning_rate, long step) noexcept nogil:
-    """One optimizer step on one batch; returns the batch's summed loss."""
-    cdef double total = _forward_and_loss(layers, n_layers, settings, x, target, rows)
+                  const floating* x, const floating* target, const floating* weight,
+                  int rows, floating learning_rate, long step) noexcept nogil:
+    """One optimizer step on one batch (weighted by ``weight``, or NULL); returns the
+    batch's summed loss."""
+    cdef double total = _forward_and_loss(layers, n_layers, settings, x, target, weight, rows)
     if settings.fused:
         _backward(layers, n_layers, x, rows, -learning_rate, 1, True)
     else:
         _backward(layers, n_layers, x, rows, 1, 0, False)
-        _update(layers, n_layers, settings, learning_rate, step, rows)
+        _update(layers, n_layers, settings, learning_rate, step,
+                rows if weight == NULL else core.sum_of(weight, rows))
     return total
 
 
 cdef double _full_batch(DenseLayer* layers, int n_layers, const Settings* settings,
                         const floating[:, ::1] X, const floating[:, ::1] Y,
-                        Py_ssize_t batch_size) noexcept nogil:
-    """The summed loss over every row, and the gradient of the mean loss in the
-    layers' gradients, a batch of rows at a time (no step is taken)."""
+                        const floating* weight, Py_ssize_t batch_size) noexcept nogil:
+    """The summed (weighted) loss over every row, and the gradient of the (weighted)
+    mean loss in the layers' gradients, a batch of rows at a time (no step is taken)."""
     cdef Py_ssize_t rows, start = 0, n = X.shape[0]
-    cdef double total = 0
+    cdef double total = 0, share
+    cdef double whole = n if weight == NULL else core.sum_of(weight, n)
     while start < n:
         rows = min(batch_size, n - start)
         total += _forward_and_loss(layers, n_layers, settings, &X[start, 0], &Y[start, 0],
-                                   <int>rows)
-        # The batch's delta is of its own mean loss: weigh it by its share of the rows.
-        _backward(layers, n_layers, &X[start, 0], <int>rows, <floating>rows / n,
+                                   NULL if weight == NULL else weight + start, <int>rows)
+        # The batch's delta is of its own mean loss: weigh it by its share of the whole.
+        share = rows if weight == NULL else core.sum_of(weight + start, rows)
+        _backward(layers, n_layers, &X[start, 0], <int>rows, <floating>(share / whole),
                   0 if start == 0 else 1, False)
         start += rows
     return total
 
 
 cdef double _epoch(DenseLayer* layers, int n_layers, const Settings* settings,
-                   const floating[:, ::1] X, const floating[:, ::1] Y,
+                   const floating[:, ::1] X, const floating[:, ::1] Y, const floating* weight,
                    const Py_ssize_t[::1] order, floating[:, ::1] x_batch,
-                   floating[:, ::1] y_batch, floating learning_rate, long* step,
-                   Py_ssize_t* correct) noexcept nogil:
+                   floating[:, ::1] y_batch, floating[:, ::1] w_batch,
+                   floating learning_rate, long* step, double* correct,
+                   double* weight_sum) noexcept nogil:
     cdef Py_ssize_t rows, start = 0, n = order.shape[0], batch_size = x_batch.shape[0]
     cdef DenseLayer* last = &layers[n_layers - 1]
+    cdef const floating* batch_weight = NULL if weight == NULL else &w_batch[0, 0]
     cdef double total = 0
     while start < n:
         rows = min(batch_size, n - start)
         _gather(&X[0, 0], &x_batch[0, 0], &order[start], rows, X.shape[1])
         _gather(&Y[0, 0], &y_batch[0, 0], &order[start], rows, Y.shape[1])
+        if weight != NULL:
+            _gather(weight, &w_batch[0, 0], &order[start], rows, 1)
+        weight_sum[0] += rows if weight == NULL else core.sum_of(batch_weight, rows)
         step[0] += 1
         total += _step(layers, n_layers, settings, &x_batch[0, 0], &y_batch[0, 0],
-                       <int>rows, learning_rate, step[0])
+                       batch_weight, <int>rows, learning_rate, step[0])
         # Scored on the outputs of the forward pass, before this step's update.
         correct[0] += _correct(settings.loss, <floating*>last.out, &y_batch[0, 0],
-                               <int>rows, last.n_out)
+                               batch_weight, <int>rows, last.n_out)
         start += rows
     return total
 
@@ -236,7 +253,7 @@ cdef class Trainer:
     cdef Settings settings
     cdef object dtype
     cdef list buffers
-    cdef object x_batch, y_batch
+    cdef object x_batch, y_batch, w_batch
     cdef public long step
 
     def __cinit__(self, list layers, int loss, Py_ssize_t n_targets, Py_ssize_t batch_size,
@@ -258,6 +275,7 @@ cdef class Trainer:
             self.settings.n_parameters = gradients.size
         self.x_batch = np.zeros((batch_size, layers[0][0].shape[1]), self.dtype)
         self.y_batch = np.zeros((batch_size, n_targets), self.dtype)
+        self.w_batch = np.zeros((batch_size, 1), self.dtype)
         for i, record in enumerate(layers):
             self._attach(i, record, batch_size)
 
@@ -282,26 +300,35 @@ cdef class Trainer:
     def __dealloc__(self):
         PyMem_Free(self.layers)
 
-    def loss_gradient(self, const floating[:, ::1] X, const floating[:, ::1] Y):
-        """The summed loss over the rows of ``X``; the gradient of the mean loss goes to
-        the gradient arrays (without the L2 term).  Needs the gradient arrays."""
+    def loss_gradient(self, const floating[:, ::1] X, const floating[:, ::1] Y,
+                      const floating[::1] weight=None):
+        """The summed loss over the rows of ``X`` (each weighted by ``weight``, if given);
+        the gradient of the (weighted) mean loss goes to the gradient arrays, without
+        the L2 term.  Needs the gradient arrays."""
         if self.settings.fused:
             raise ValueError("a Trainer without gradient arrays computes no full-batch gradient")
         cdef double total
         cdef Py_ssize_t batch_size = self.x_batch.shape[0]
+        cdef const floating* weights = NULL if weight is None else &weight[0]
         with nogil:
-            total = _full_batch(self.layers, self.n_layers, &self.settings, X, Y, batch_size)
+            total = _full_batch(self.layers, self.n_layers, &self.settings, X, Y, weights,
+                                batch_size)
         return total
 
     def epoch(self, const floating[:, ::1] X, const floating[:, ::1] Y,
-              const Py_ssize_t[::1] order, floating learning_rate):
-        """One pass over ``X[order]``: ``(summed per-sample loss, right answers)``."""
+              const Py_ssize_t[::1] order, floating learning_rate,
+              const floating[::1] weight=None):
+        """One pass over ``X[order]``: ``(summed per-sample loss, right answers, samples)``,
+        each sample counting its ``weight`` (if given) in all three, in its gradient and
+        in its batch's mean."""
         cdef floating[:, ::1] x_batch = self.x_batch, y_batch = self.y_batch
-        cdef double total
-        cdef Py_ssize_t correct = 0
+        cdef floating[:, ::1] w_batch = self.w_batch
+        cdef const floating* weights = NULL if weight is None else &weight[0]
+        cdef double total, correct = 0, samples = 0
         cdef long step = self.step
         with nogil:
-            total = _epoch(self.layers, self.n_layers, &self.settings, X, Y, order,
-                           x_batch, y_batch, learning_rate, &step, &correct)
+            total = _epoch(self.layers, self.n_layers, &self.settings, X, Y, weights, order,
+                           x_batch, y_batch, w_batch, learning_rate, &step, &correct,
+                           &samples)
         self.step = step
-        return total, correct
+        return total, correct, samples

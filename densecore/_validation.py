@@ -86,3 +86,19 @@ def finite_number(value, name, *, minimum, open_interval=False):
         bound = ">" if open_interval else ">="
         raise ValueError(f"{name} must be a finite number {bound} {minimum}, got {value!r}")
     return number
+
+
+def sample_weights(sample_weight, n_samples, dtype):
+    """``sample_weight`` as a C-contiguous 1-D array of ``dtype`` with one finite,
+    non-negative weight per sample and a positive sum; None stays None."""
+    if sample_weight is None:
+        return None
+    weights = real_array(sample_weight, "sample_weight")
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must hold one weight per sample, shape "
+                         f"({n_samples},), got shape {weights.shape}")
+    weights = as_matrix(weights.reshape(-1, 1), "sample_weight", dtype, 1).ravel()
+    if weights.min(initial=0) < 0 or not weights.sum() > 0:
+        raise ValueError("sample_weight must be non-negative with a positive sum, got "
+                         f"values from {weights.min()} to {weights.max()}")
+    return weights

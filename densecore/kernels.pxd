@@ -61,3 +61,11 @@ cdef int optimizer_update(int optimizer, floating[::1] param, const floating[::1
                           double learning_rate, double alpha, double scale,
                           double beta_1, double beta_2, double epsilon, bint nesterov,
                           long step) except -1 nogil
+
+# loss_gradient with sample weights: returns sum_i weight_i * loss_i and writes
+# delta = d(weighted mean loss)/d(signal), the mean dividing by the summed
+# weight (scikit-learn's sample_weight).  weight has one entry per row.
+cdef double weighted_loss_gradient(int loss, int activation, const floating[:, ::1] signal,
+                                   const floating[:, ::1] out, const floating[:, ::1] target,
+                                   const floating[::1] weight,
+                                   floating[:, ::1] delta) except? -1 nogil

@@ -43,7 +43,7 @@ def gradients(
 ) -> tuple[NDArray[_Float], NDArray[_Float]]: ...
 def loss(
     loss_code: int, activation: int, signal: NDArray[_Float], out: NDArray[_Float],
-    target: NDArray[_Float],
+    target: NDArray[_Float], weight: NDArray[_Float] | None = None,
 ) -> tuple[float, NDArray[_Float]]: ...
 def update(
     optimizer: int, param: NDArray[_Float], grad: NDArray[_Float], slot_1: NDArray[_Float],

@@ -93,9 +93,9 @@ cdef int dense_gradients(const floating[:, ::1] x, const floating[:, ::1] delta,
     return 0
 
 
-cdef double loss_gradient(int loss, int activation, const floating[:, ::1] signal,
-                          const floating[:, ::1] out, const floating[:, ::1] target,
-                          floating[:, ::1] delta) except? -1 nogil:
+cdef inline int _loss_arguments(int loss, int activation, const floating[:, ::1] signal,
+                                const floating[:, ::1] out, const floating[:, ::1] target,
+                                floating[:, ::1] delta) except -1 nogil:
     cdef int axis
     for axis in range(2):
         _same(b"out.shape against signal.shape", signal.shape[axis], out.shape[axis])
@@ -103,10 +103,31 @@ cdef double loss_gradient(int loss, int activation, const floating[:, ::1] signa
               target.shape[axis])
         _same(b"delta.shape against signal.shape", signal.shape[axis], delta.shape[axis])
     _codes(loss, activation)
+    return 0
+
+
+cdef double loss_gradient(int loss, int activation, const floating[:, ::1] signal,
+                          const floating[:, ::1] out, const floating[:, ::1] target,
+                          floating[:, ::1] delta) except? -1 nogil:
+    _loss_arguments(loss, activation, signal, out, target, delta)
     if signal.shape[0] == 0 or signal.shape[1] == 0:
         return 0
     return core.loss_gradient(loss, activation, &signal[0, 0], &out[0, 0],
-                              &target[0, 0], &delta[0, 0], signal.shape[0],
+                              &target[0, 0], NULL, &delta[0, 0], signal.shape[0],
+                              signal.shape[1])
+
+
+cdef double weighted_loss_gradient(int loss, int activation, const floating[:, ::1] signal,
+                                   const floating[:, ::1] out, const floating[:, ::1] target,
+                                   const floating[::1] weight,
+                                   floating[:, ::1] delta) except? -1 nogil:
+    _loss_arguments(loss, activation, signal, out, target, delta)
+    _same(b"weight.shape[0] against signal.shape[0] (batch)", signal.shape[0],
+          weight.shape[0])
+    if signal.shape[0] == 0 or signal.shape[1] == 0:
+        return 0
+    return core.loss_gradient(loss, activation, &signal[0, 0], &out[0, 0],
+                              &target[0, 0], &weight[0], &delta[0, 0], signal.shape[0],
                               signal.shape[1])
 
 
@@ -190,11 +211,19 @@ def gradients(x, delta):
     return _gradients(x, delta)
 
 
-def loss(loss_code, activation, signal, out, target):
-    """Return ``(total, delta)``: the summed per-sample loss and d(mean loss)/d(signal)."""
-    _check_arrays((2, 2, 2), signal=signal, out=out, target=target)
-    return _loss(_check_code(loss_code, "loss_code", Loss),
-                 _check_code(activation, "activation", Activation), signal, out, target)
+def loss(loss_code, activation, signal, out, target, weight=None):
+    """Return ``(total, delta)``: the summed per-sample loss and d(mean loss)/d(signal).
+
+    With ``weight`` (one per row), each sample's loss counts ``weight`` times and
+    the mean is the weighted mean (``weighted_loss_gradient``).
+    """
+    codes = (_check_code(loss_code, "loss_code", Loss),
+             _check_code(activation, "activation", Activation))
+    if weight is None:
+        _check_arrays((2, 2, 2), signal=signal, out=out, target=target)
+        return _loss(*codes, signal, out, target)
+    _check_arrays((2, 2, 2, 1), signal=signal, out=out, target=target, weight=weight)
+    return _weighted_loss(*codes, signal, out, target, weight)
 
 
 def update(optimizer, param, grad, slot_1, slot_2, learning_rate, alpha=0.0, scale=1.0,
@@ -249,6 +278,18 @@ def _loss(int loss_code, int activation, const floating[:, ::1] signal,
     cdef double total
     with nogil:
         total = loss_gradient(loss_code, activation, signal, out, target, delta_view)
+    return total, delta
+
+
+def _weighted_loss(int loss_code, int activation, const floating[:, ::1] signal,
+                   const floating[:, ::1] out, const floating[:, ::1] target,
+                   const floating[::1] weight):
+    delta = np.empty((signal.shape[0], signal.shape[1]), dtype=_dtype(<floating>0))
+    cdef floating[:, ::1] delta_view = delta
+    cdef double total
+    with nogil:
+        total = weighted_loss_gradient(loss_code, activation, signal, out, target, weight,
+                                       delta_view)
     return total, delta
 
 

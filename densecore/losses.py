@@ -47,27 +47,32 @@ class Loss:
             y = y.reshape(-1, 1)
         return as_matrix(y, "y", dtype, n_outputs)
 
-    def gradient(self, output, signal, out, Y):
+    def gradient(self, output, signal, out, Y, weight=None):
         """Summed loss and d(mean loss)/d(signal) for one batch through the
-        output :class:`~densecore.activations.Activation` ``output``."""
+        output :class:`~densecore.activations.Activation` ``output``; with
+        ``weight``, each sample's loss counts so many times and the mean is the
+        weighted mean."""
         if output.compiled:
-            return kernels.loss(self.code, output.code, signal, out, Y)
+            return kernels.loss(self.code, output.code, signal, out, Y, weight)
         # A callable output activation (mse only): the loss with respect to
         # out, then the chain rule through its numpy derivative.
-        total, delta = kernels.loss(self.code, kernels.Activation.IDENTITY, out, out, Y)
+        total, delta = kernels.loss(self.code, kernels.Activation.IDENTITY, out, out, Y, weight)
         return total, output.chain(delta, signal)
 
-    def right_answers(self, out, Y):
-        """How many of the batch's answers ``out`` gets right (0 without accuracy)."""
+    def right_answers(self, out, Y, weight=None):
+        """How many of the batch's answers ``out`` gets right, each counting its
+        sample's ``weight`` if given (0 without accuracy)."""
         if self.accuracy == "samples":
-            return int(np.sum(out.argmax(axis=1) == Y.argmax(axis=1)))
-        if self.accuracy == "outputs":
-            return int(np.sum((out > 0.5) == (Y > 0.5)))
-        return 0
+            right = out.argmax(axis=1) == Y.argmax(axis=1)
+        elif self.accuracy == "outputs":
+            right = ((out > 0.5) == (Y > 0.5)).sum(axis=1)
+        else:
+            return 0
+        return int(right.sum()) if weight is None else float(np.dot(weight, right))
 
-    def answers(self, n_samples, n_outputs):
-        """How many answers a batch of ``n_samples`` holds."""
-        return n_samples if self.accuracy == "samples" else n_samples * n_outputs
+    def answers(self, samples, n_outputs):
+        """How many answers ``samples`` (a count, or a summed weight) hold."""
+        return samples if self.accuracy == "samples" else samples * n_outputs
 
 
 LOSSES = {row.name: row for row in (

@@ -13,7 +13,7 @@ import numpy as np
 
 from densecore import _layout, _serialization, activations, losses, optimizers, training
 from densecore._validation import (as_matrix, finite_number, float_dtype, non_negative_int,
-                                   positive_int)
+                                   positive_int, sample_weights)
 from densecore.layer import Layer
 
 # The keys of Network.state(), in its order.
@@ -140,7 +140,8 @@ class Network:
     def fit(self, X, y, epochs=10, batch_size=32, learning_rate=0.01, shuffle=True,
             seed=None, verbose=False, *, optimizer="sgd", alpha=0.0, schedule="constant",
             power_t=0.5, clip_norm=None, validation_data=None, validation_split=0.0,
-            early_stopping=False, patience=10, min_delta=0.0, callbacks=None):
+            early_stopping=False, patience=10, min_delta=0.0, callbacks=None,
+            sample_weight=None):
         """Train for ``epochs`` passes over the data; return the history.
 
         Parameters
@@ -173,15 +174,20 @@ class Network:
             ``min_delta`` in the monitored loss.
         clip_norm : float, optional
             Scale each step's gradients so that their global norm is at most this.
-        validation_data : (X_val, y_val), optional
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
         validation_split : float in [0, 1)
-            Hold out this fraction of the samples, drawn at random, instead.
+            Hold out this fraction of the samples (and of their weights), drawn
+            at random, instead.
         early_stopping : bool
             Stop after ``patience`` epochs without an improvement of
             ``min_delta`` in the monitored loss (``val_loss`` with validation
             data, else ``loss``) and restore the best epoch's parameters.
         callbacks : iterable of objects with ``on_epoch_end(epoch, logs)``
             Called after each epoch with its logs; returning False stops training.
+        sample_weight : array-like (n_samples,), optional
+            Non-negative weights: each sample's loss and gradient count so many
+            times, and every mean (of a batch, of an epoch, of the validation
+            loss and accuracy) is the weighted mean, as in scikit-learn.
 
         Returns
         -------
@@ -198,8 +204,10 @@ class Network:
         """
         X = self._samples(X)
         Y = self._targets(y, len(X))
+        weight = sample_weights(sample_weight, len(X), self.dtype)
         rng = np.random.default_rng(seed)
-        (X, Y), validation = self._split_validation(X, Y, validation_data, validation_split, rng)
+        (X, Y, weight), validation = self._split_validation(
+            X, Y, weight, validation_data, validation_split, rng)
         epochs = non_negative_int(epochs, "epochs")
         patience = positive_int(patience, "patience")
         min_delta = finite_number(min_delta, "min_delta", minimum=0)
@@ -219,12 +227,13 @@ class Network:
             if early_stopping or clip_norm is not None or schedule != "constant":
                 raise ValueError(f"{session.optimizer_state.optimizer!r} runs on the full batch: "
                                  "early_stopping, clip_norm and schedules do not apply")
-            return training.minimize(session, X, Y, max_iter=epochs, validate=validate,
-                                     callbacks=list(callbacks or ()), verbose=verbose).history
+            return training.minimize(session, X, Y, max_iter=epochs, sample_weight=weight,
+                                     validate=validate, callbacks=list(callbacks or ()),
+                                     verbose=verbose).history
 
         def run_epoch(rate):
             order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
-            return session.epoch(X, Y, order, rate).logs(self._loss)
+            return session.epoch(X, Y, order, rate, weight).logs(self._loss)
 
         schedule = (training.InvScaling(learning_rate, power_t=power_t, samples_per_epoch=len(X))
                     if schedule == "invscaling" else training.SCHEDULES[schedule](learning_rate))
@@ -238,22 +247,24 @@ class Network:
 
     @one_training_at_a_time
     def partial_fit(self, X, y, *, batch_size=32, learning_rate=0.01, optimizer=None,
-                    alpha=0.0, clip_norm=None, shuffle=True, seed=None):
+                    alpha=0.0, clip_norm=None, shuffle=True, seed=None, sample_weight=None):
         """One pass over ``X``, keeping the optimizer's state; return its mean loss.
 
         ``optimizer=None`` goes on with the optimizer in use ("sgd" before any
         training); another optimizer, or other settings, start a fresh state.
+        ``sample_weight`` is ``fit``'s.
         """
         learning_rate = finite_number(learning_rate, "learning_rate", minimum=0,
                                       open_interval=True)
         X = self._samples(X)
         Y = self._targets(y, len(X))
+        weight = sample_weights(sample_weight, len(X), self.dtype)
         if optimizer is None:
             optimizer = self.optimizer or "sgd"
         session = self._session(X, batch_size, optimizer, alpha, clip_norm, keep_state=True)
         order = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
         try:
-            return session.epoch(X, Y, order, learning_rate).logs(self._loss)["loss"]
+            return session.epoch(X, Y, order, learning_rate, weight).logs(self._loss)["loss"]
         except FloatingPointError as error:
             raise FloatingPointError(f"training diverged: {error}") from None
 
@@ -261,10 +272,12 @@ class Network:
         """The output layer's activations, ``(n_samples, output_size)``."""
         return self._forward(self._samples(X))[1]
 
-    def evaluate(self, X, y):
-        """``{"loss": mean loss}``, with ``"accuracy"`` for the cross-entropies."""
+    def evaluate(self, X, y, sample_weight=None):
+        """``{"loss": mean loss}``, with ``"accuracy"`` for the cross-entropies; both
+        weighted means with ``sample_weight``."""
         X = self._samples(X)
-        return self._score(X, self._targets(y, len(X)))
+        return self._score(X, self._targets(y, len(X)),
+                           sample_weights(sample_weight, len(X), self.dtype))
 
     # -- training sessions and optimizer state -------------------------------
 
@@ -374,26 +387,32 @@ class Network:
     def _targets(self, y, n_samples):
         return self._loss.targets(y, n_samples, self.sizes[-1], self.dtype)
 
-    def _split_validation(self, X, Y, validation_data, validation_split, rng):
-        """``((X, Y) to train on, (X_val, Y_val) or None)``."""
+    def _split_validation(self, X, Y, weight, validation_data, validation_split, rng):
+        """``((X, Y, weight) to train on, (X_val, Y_val, weight_val) or None)``, the
+        weights None where none are given."""
         split = finite_number(validation_split, "validation_split", minimum=0)
         if split >= 1:
             raise ValueError(f"validation_split must lie in [0, 1), got {split}")
         if validation_data is not None:
             if split:
                 raise ValueError("give validation_data or validation_split, not both")
-            X_val, y_val = validation_data
+            if len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be (X_val, y_val) or (X_val, y_val, "
+                                 f"sample_weight_val), got {len(validation_data)} items")
+            X_val, y_val, weight_val = (*validation_data, None)[:3]
             X_val = self._samples(X_val)
-            return (X, Y), (X_val, self._targets(y_val, len(X_val)))
+            return (X, Y, weight), (X_val, self._targets(y_val, len(X_val)),
+                                    sample_weights(weight_val, len(X_val), self.dtype))
         if not split:
-            return (X, Y), None
+            return (X, Y, weight), None
         n_val = int(len(X) * split)
         if not 0 < n_val < len(X):
             raise ValueError(f"validation_split={split} of {len(X)} samples leaves no "
                              "validation or no training samples")
         order = rng.permutation(len(X))
         held_out, kept = order[:n_val], order[n_val:]
-        return (X[kept], Y[kept]), (X[held_out], Y[held_out])
+        return ((X[kept], Y[kept], None if weight is None else weight[kept]),
+                (X[held_out], Y[held_out], None if weight is None else weight[held_out]))
 
     def _session(self, X, batch_size, optimizer, alpha, clip_norm, *, keep_state=False):
         """The session that fit or partial_fit trains with, the optimizer's state kept
@@ -418,13 +437,14 @@ class Network:
             signal, out = activation.forward_rows(out, weights, bias)
         return signal, out
 
-    def _score(self, X, Y):
+    def _score(self, X, Y, weight=None):
         if len(X) == 0:
             raise ValueError("evaluate needs at least one sample, got 0")
         signal, out = self._forward(X)
-        total, _ = self._loss.gradient(self._activations[-1], signal, out, Y)
-        tally = training.Tally(total, self._loss.right_answers(out, Y), len(X),
-                               self._loss.answers(len(X), self.sizes[-1]))
+        total, _ = self._loss.gradient(self._activations[-1], signal, out, Y, weight)
+        samples = len(X) if weight is None else float(weight.sum())
+        tally = training.Tally(total, self._loss.right_answers(out, Y, weight), samples,
+                               self._loss.answers(samples, self.sizes[-1]))
         return tally.logs(self._loss)
 
 

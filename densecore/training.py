@@ -19,7 +19,7 @@ import numpy as np
 import scipy.optimize
 
 from densecore import _blas, _layout, _train, activations, kernels
-from densecore._validation import as_matrix, finite_number, positive_int
+from densecore._validation import as_matrix, finite_number, positive_int, sample_weights
 
 __all__ = ["Adaptive", "Checkpoint", "Constant", "FULL_BATCH_ROWS", "InvScaling",
            "NoImprovement", "Plateau", "SCHEDULES", "Session", "Tally", "minimize", "train"]
@@ -113,9 +113,19 @@ class Session:
         X = as_matrix(X, "X", self.parameters.dtype, self.sizes[0])
         return X, self.loss.targets(y, len(X), self.sizes[-1], self.parameters.dtype)
 
-    def epoch(self, X, Y, order, learning_rate):
+    def weights(self, sample_weight, n_samples):
+        """``sample_weight`` checked for :meth:`epoch` (None stays None)."""
+        return sample_weights(sample_weight, n_samples, self.parameters.dtype)
+
+    def epoch(self, X, Y, order, learning_rate, sample_weight=None):
         """One pass over the rows ``X[order]``, ``Y[order]`` (checked by :meth:`data`)
-        in mini-batches; its :class:`Tally`."""
+        in mini-batches; its :class:`Tally`.
+
+        ``sample_weight`` (checked by :meth:`weights`, one per row of ``X``)
+        scales each sample's loss and gradient, as scikit-learn's: a batch's mean
+        is its weighted mean, and the L2 term of ``l2_per_sample`` is divided by
+        the batch's summed weight.
+        """
         if self.optimizer_state.optimizer.full_batch:
             raise ValueError(f"{self.optimizer_state.optimizer!r} takes no mini-batch steps: "
                              "use Session.minimize")
@@ -125,32 +135,33 @@ class Session:
         if self._backup is not None:
             np.copyto(self._backup[0], self.parameters)
             np.copyto(self._backup[1], self.optimizer_state.slots)
-        total, right = (self._compiled_epoch if self._trainer else self._numpy_epoch)(
-            X, Y, order, rate)
+        total, right, samples = (self._compiled_epoch if self._trainer else self._numpy_epoch)(
+            X, Y, sample_weight, order, rate)
         if not math.isfinite(total) and self._backup is not None:
             np.copyto(self.parameters, self._backup[0])
             np.copyto(self.optimizer_state.slots, self._backup[1])
             self.optimizer_state.step = step
             raise FloatingPointError(f"the loss became {total}; the parameters are those from "
                                      "before that epoch (try a smaller learning_rate)")
-        return Tally(total, right, len(order), self.loss.answers(len(order), self.sizes[-1]))
+        return Tally(total, right, samples, self.loss.answers(samples, self.sizes[-1]))
 
-    def loss_gradient(self, X, Y):
-        """The mean loss over every row of ``X``, ``Y`` with the L2 term, and its
-        gradient: the session's flat gradient array, overwritten by the next call."""
+    def loss_gradient(self, X, Y, sample_weight=None):
+        """The (weighted) mean loss over every row of ``X``, ``Y`` with the L2 term, and
+        its gradient: the session's flat gradient array, overwritten by the next call."""
         if self._trainer:
             with _blas.threads_for(self._work):
-                total = self._trainer.loss_gradient(X, Y)
+                total = self._trainer.loss_gradient(X, Y, sample_weight)
         else:
-            total = self._numpy_gradients(X, Y)[0]
-        alpha = self.alpha / len(X) if self.l2_per_sample else self.alpha
+            total = self._numpy_gradients(X, Y, sample_weight)[0]
+        whole = len(X) if sample_weight is None else float(sample_weight.sum())
+        alpha = self.alpha / whole if self.l2_per_sample else self.alpha
         squares = 0.0
         for (weights, _), (grad_weights, _) in zip(self._views, self._gradient_views):
             grad_weights += alpha * weights
             squares += float(np.vdot(weights, weights))
-        return total / len(X) + 0.5 * alpha * squares, self.gradients
+        return total / whole + 0.5 * alpha * squares, self.gradients
 
-    def minimize(self, X, Y, *, max_iter, callback=None):
+    def minimize(self, X, Y, *, max_iter, callback=None, sample_weight=None):
         """Train by L-BFGS-B (``scipy.optimize.minimize``) on the full batch: at most
         ``max_iter`` iterations and the optimizer's ``max_fun`` evaluations, stopping
         when the largest gradient entry falls below its ``tol``.
@@ -162,7 +173,7 @@ class Session:
 
         def loss_gradient(x):
             np.copyto(self.parameters, x, casting="same_kind")
-            loss, gradient = self.loss_gradient(X, Y)
+            loss, gradient = self.loss_gradient(X, Y, sample_weight)
             return loss, gradient.astype(np.float64)  # a copy: scipy keeps it
 
         def after_iteration(intermediate_result):
@@ -192,35 +203,39 @@ class Session:
                               optimizer.hyper_parameters(), self.alpha, self.l2_per_sample,
                               self.clip_norm, self.gradients)
 
-    def _compiled_epoch(self, X, Y, order, rate):
+    def _compiled_epoch(self, X, Y, weight, order, rate):
         self._trainer.step = self.optimizer_state.step
         try:
             with _blas.threads_for(self._work):
-                return self._trainer.epoch(X, Y, order, rate)
+                return self._trainer.epoch(X, Y, order, rate, weight)
         finally:
             self.optimizer_state.step = self._trainer.step
 
-    def _numpy_epoch(self, X, Y, order, rate):
+    def _numpy_epoch(self, X, Y, weight, order, rate):
         """The epoch through numpy, for Python-callable activations."""
-        total = right = 0
+        total = right = samples = 0
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
-            batch_total, batch_right = self._numpy_gradients(X[rows], Y[rows])
-            self._apply(rate, self.alpha / len(rows) if self.l2_per_sample else self.alpha)
+            batch_weight = None if weight is None else weight[rows]
+            batch_total, batch_right = self._numpy_gradients(X[rows], Y[rows], batch_weight)
+            batch_samples = len(rows) if weight is None else float(batch_weight.sum())
+            self._apply(rate, self.alpha / batch_samples if self.l2_per_sample else self.alpha)
             total += batch_total
             right += batch_right
-        return total, right
+            samples += batch_samples
+        return total, right, samples
 
-    def _numpy_gradients(self, x, y):
-        """The summed loss and right answers of the rows ``x``, ``y``; the gradient of
-        their mean loss into the gradient arrays."""
+    def _numpy_gradients(self, x, y, weight=None):
+        """The summed (weighted) loss and right answers of the rows ``x``, ``y``; the
+        gradient of their (weighted) mean loss into the gradient arrays."""
         inputs, signals = [x], []
         for (W, b), activation in zip(self._views, self.activations):
             signal, out = activation.forward_rows(inputs[-1], W, b)
             signals.append(signal)
             inputs.append(out)
-        total, delta = self.loss.gradient(self.activations[-1], signals[-1], inputs[-1], y)
-        right = self.loss.right_answers(inputs[-1], y)
+        total, delta = self.loss.gradient(self.activations[-1], signals[-1], inputs[-1], y,
+                                          weight)
+        right = self.loss.right_answers(inputs[-1], y, weight)
         for i in reversed(range(len(self._views))):
             grad_W, grad_b = self._gradient_views[i]
             grad_W[...], grad_b[...] = kernels.gradients(inputs[i], delta)
@@ -436,9 +451,11 @@ def train(run_epoch, *, epochs, schedule, rule=None, stop_when_stalled=False, ch
     return Trained(history, stopped)
 
 
-def minimize(session, X, Y, *, max_iter, validate=None, callbacks=(), verbose=False):
+def minimize(session, X, Y, *, max_iter, sample_weight=None, validate=None, callbacks=(),
+             verbose=False):
     """Train by the session's full-batch optimizer (L-BFGS) for at most ``max_iter``
-    iterations; return the :class:`Trained` history, one value per iteration.
+    iterations (on the ``sample_weight``-weighted loss, if given); return the
+    :class:`Trained` history, one value per iteration.
 
     ``validate`` and ``callbacks`` are :func:`train`'s, called after each
     iteration; a callback's False stops training.
@@ -456,7 +473,8 @@ def minimize(session, X, Y, *, max_iter, validate=None, callbacks=(), verbose=Fa
         return not any(reply is False for reply in replies)
 
     try:
-        session.minimize(X, Y, max_iter=max_iter, callback=after_iteration)
+        session.minimize(X, Y, max_iter=max_iter, callback=after_iteration,
+                         sample_weight=sample_weight)
     finally:
         close()
     return Trained(history, any(reply is False for reply in replies))

@@ -39,18 +39,22 @@ def activation_backward(name, z, g):
     return np.einsum("bj,bji->bi", g, jacobians)
 
 
-def loss_and_delta(loss, output_activation, z, y):
-    """(summed per-sample loss, d(mean loss)/dz) with scikit-learn's conventions."""
+def loss_and_delta(loss, output_activation, z, y, weight=None):
+    """(summed per-sample loss, d(mean loss)/dz) with scikit-learn's conventions; with
+    ``weight``, each sample's loss counts so many times and the mean is weighted."""
     n, k = z.shape
+    w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
     a = ACTIVATIONS[output_activation](z)
     if loss == "mse":
-        total = 0.5 * np.sum((a - y) ** 2) / k
-        return total, activation_backward(output_activation, z, (a - y) / (n * k))
-    if loss == "cross_entropy":
-        total = -np.sum(y * np.log(a))
-        return total, (a * y.sum(axis=1, keepdims=True) - y) / n
-    total = -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a))
-    return total, (a - y) / n
+        per_sample = 0.5 * np.sum((a - y) ** 2, axis=1) / k
+        delta = activation_backward(output_activation, z, (a - y) * w[:, None] / (w.sum() * k))
+    elif loss == "cross_entropy":
+        per_sample = -np.sum(y * np.log(a), axis=1)
+        delta = (a * y.sum(axis=1, keepdims=True) - y) * w[:, None] / w.sum()
+    else:
+        per_sample = -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a), axis=1)
+        delta = (a - y) * w[:, None] / w.sum()
+    return float(np.dot(w, per_sample)), delta
 
 
 def sgd_step(weights, biases, activation_names, loss, x, y, learning_rate):

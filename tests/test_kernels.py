@@ -87,6 +87,39 @@ def test_loss_gradient_matches_numpy(dtype, shape, loss, output):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 1), (16, 10)])
+@pytest.mark.parametrize("loss, output", LOSS_OUTPUTS)
+def test_weighted_loss_gradient_matches_numpy(dtype, shape, loss, output):
+    rng = np.random.default_rng(4)
+    signal = random(rng, shape, dtype)
+    out = ACTIVATIONS[output](signal.astype(np.float64)).astype(dtype)
+    y = random_targets(loss, rng, *shape)
+    y = (np.eye(shape[1])[y] if loss == "cross_entropy" else y).astype(dtype)
+    weight = rng.uniform(0, 2, shape[0]).astype(dtype)
+    weight[0] = 0 if shape[0] > 1 else weight[0]  # a zero weight drops its sample
+    code_of_loss = kernels.Loss[loss.upper()]
+    total, delta = kernels.loss(code_of_loss, code(output), signal, out, y, weight)
+    expected_total, expected_delta = loss_and_delta(loss, output, signal.astype(np.float64),
+                                                    y, weight)
+    np.testing.assert_allclose(total, expected_total, rtol=TOLERANCE[dtype] * 10)
+    assert_close(delta, expected_delta, dtype)
+    ones = kernels.loss(code_of_loss, code(output), signal, out, y, np.ones(shape[0], dtype))
+    unweighted = kernels.loss(code_of_loss, code(output), signal, out, y)
+    assert ones[0] == unweighted[0]  # weights of 1 are the unweighted kernel, bit for bit
+    np.testing.assert_array_equal(ones[1], unweighted[1])
+
+
+def test_weighted_loss_checks_its_weights():
+    signal = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="weight.shape"):
+        kernels.loss(kernels.Loss.MSE, kernels.Activation.IDENTITY, signal, signal, signal,
+                     np.ones(2))
+    with pytest.raises(TypeError, match="weight must be float64"):
+        kernels.loss(kernels.Loss.MSE, kernels.Activation.IDENTITY, signal, signal, signal,
+                     np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("loss, output", [("cross_entropy", "softmax"),
                                           ("binary_cross_entropy", "sigmoid")])
 def test_cross_entropies_are_finite_for_huge_logits(dtype, loss, output):
