@@ -5,12 +5,12 @@ column-major view of its transpose, so each call below swaps the operands
 (C.T = op(B).T @ op(A).T) instead of copying anything.  Sizes are BLAS ints;
 offsets are Py_ssize_t, since rows x columns of a large batch can pass 2**31.
 """
-from libc.math cimport exp, expf, log, log1p, pow, sqrt, sqrtf, tanh, tanhf, fabs
+from libc.math cimport exp, expf, expm1, expm1f, log, log1p, pow, sqrt, sqrtf, tanh, tanhf, fabs
 from libc.string cimport memcpy
 cimport scipy.linalg.cython_blas as blas
 
 from densecore.kernels cimport (
-    IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX,
+    IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX, ELU,
     MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, ADAM,
 )
 
@@ -102,6 +102,13 @@ cdef inline floating _exp(floating v) noexcept nogil:
         return exp(v)
 
 
+cdef inline floating _expm1(floating v) noexcept nogil:
+    if floating is float:
+        return expm1f(v)
+    else:
+        return expm1(v)
+
+
 cdef inline floating _sqrt(floating v) noexcept nogil:
     if floating is float:
         return sqrtf(v)
@@ -165,6 +172,10 @@ cdef void _activate(int activation, const floating* z, floating* a,
     elif activation == TANH:
         for i in range(size):
             a[i] = _tanh(z[i])
+    elif activation == ELU:
+        # expm1, since exp(z) - 1 loses its significant digits near 0.
+        for i in range(size):
+            a[i] = z[i] if z[i] > 0 else _expm1(z[i])
     elif a != z:
         memcpy(a, z, size * sizeof(floating))
 
@@ -212,10 +223,14 @@ cdef void _activation_backward(int activation, const floating* z, floating* g,
         for i in range(size):
             s = _tanh(z[i])
             g[i] *= 1 - s * s
+    elif activation == ELU:
+        # At 0 both pieces are 1, which is what PyTorch's autograd gives.
+        for i in range(size):
+            g[i] = g[i] if z[i] > 0 else g[i] * _exp(z[i])
 
 
 cdef bint known_activation(int activation) noexcept nogil:
-    return activation in (IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX)
+    return activation in (IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX, ELU)
 
 
 # -- the layer ----------------------------------------------------------------

@@ -63,6 +63,18 @@ def leaky_relu_derivative(input):
     return np.where(input >= 0, 1.0, kernels.LEAKY_SLOPE)
 
 
+def elu(input):
+    """The exponential linear unit (alpha 1): ``input`` above 0, else ``exp(input) - 1``."""
+    # expm1 keeps the digits that exp(x) - 1 cancels near 0; the minimum keeps
+    # exp from overflowing on the positive side, which np.where discards.
+    return np.where(input > 0, input, np.expm1(np.minimum(input, 0)))
+
+
+def elu_derivative(input):
+    """1 where ``input > 0``, else ``exp(input)``: 1 at 0 from either side, as in PyTorch."""
+    return np.where(input > 0, 1.0, np.exp(np.minimum(input, 0)))
+
+
 def softmax(input):
     """Softmax over axis 0: each column of a ``(size, B)`` batch is one sample."""
     shifted = np.exp(input - input.max(axis=0, keepdims=True))
@@ -129,6 +141,7 @@ ACTIVATIONS = {row.name: row for row in (
     Activation("leaky_relu", kernels.Activation.LEAKY_RELU, leaky_relu,
                leaky_relu_derivative),
     Activation("softmax", kernels.Activation.SOFTMAX, softmax, softmax_derivative),
+    Activation("elu", kernels.Activation.ELU, elu, elu_derivative),
 )}
 
 

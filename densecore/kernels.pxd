@@ -19,6 +19,7 @@ cpdef enum Activation:
     TANH = 3
     LEAKY_RELU = 4
     SOFTMAX = 5
+    ELU = 6
 
 cpdef enum Loss:
     MSE = 0

@@ -21,6 +21,7 @@ class Activation(IntEnum):
     TANH = 3
     LEAKY_RELU = 4
     SOFTMAX = 5
+    ELU = 6
 
 class Loss(IntEnum):
     MSE = 0

@@ -19,6 +19,8 @@ ACTIVATIONS = {
     "tanh": np.tanh,
     "leaky_relu": lambda z: np.where(z >= 0, z, LEAKY_SLOPE * z),
     "softmax": softmax,
+    # One piece is 0 on each side of 0: z + 0 above, 0 + expm1(z) below.
+    "elu": lambda z: np.maximum(z, 0) + np.expm1(np.minimum(z, 0)),
 }
 
 ELEMENTWISE_DERIVATIVES = {
@@ -27,6 +29,7 @@ ELEMENTWISE_DERIVATIVES = {
     "sigmoid": lambda z: ACTIVATIONS["sigmoid"](z) * (1 - ACTIVATIONS["sigmoid"](z)),
     "tanh": lambda z: 1 - np.tanh(z) ** 2,
     "leaky_relu": lambda z: np.where(z >= 0, 1.0, LEAKY_SLOPE).astype(z.dtype),
+    "elu": lambda z: np.exp(np.minimum(z, 0)),
 }
 
 

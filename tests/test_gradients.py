@@ -5,7 +5,7 @@ import pytest
 from densecore import Layer, Network
 from numpy_reference import random_targets
 
-HIDDEN = ["identity", "relu", "sigmoid", "tanh", "leaky_relu", "softmax"]
+HIDDEN = ["identity", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "elu"]
 OUTPUT_LOSS = [(name, "mse") for name in HIDDEN] + [
     ("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy")]
 

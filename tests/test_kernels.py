@@ -57,6 +57,23 @@ def test_backward_matches_numpy(dtype, shape, name):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_elu_keeps_its_digits_near_zero(dtype):
+    # Relative error only: exp(z) - 1 in place of expm1 gives 0 at -1e-10 in
+    # float32 and is off by 1e-7 relative in float64.
+    z = np.array([[-1e-30, -1e-10, -1e-5, 1e-10]], dtype=dtype)
+    _, out = kernels.forward(z.T.copy(), np.ones((1, 1), dtype), np.zeros(1, dtype), code("elu"))
+    expected = np.where(z > 0, z, np.expm1(z.astype(np.float64)))
+    np.testing.assert_allclose(out.T, expected, rtol=TOLERANCE[dtype], atol=0)
+    # With a unit gradient from above, backward returns the derivative itself:
+    # 1 at both zeros (PyTorch's autograd agrees; see test_training).
+    signal = np.array([[-0.0, 0.0, -1e-10, 1e-10]], dtype=dtype)
+    grad = kernels.backward(np.ones((1, 1), dtype), np.ones((1, 4), dtype), signal, code("elu"))
+    np.testing.assert_array_equal(grad[0, :2], [1, 1])
+    np.testing.assert_allclose(grad, np.exp(np.minimum(signal, 0).astype(np.float64)),
+                               rtol=TOLERANCE[dtype], atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES + [(0, 3, 2)])
 def test_gradients_match_numpy(dtype, shape):
     rng = np.random.default_rng(2)
@@ -163,7 +180,8 @@ def test_mixed_dtypes_are_rejected():
 
 def test_enum_values_are_stable():
     assert {a.name: int(a) for a in kernels.Activation} == {
-        "IDENTITY": 0, "RELU": 1, "SIGMOID": 2, "TANH": 3, "LEAKY_RELU": 4, "SOFTMAX": 5}
+        "IDENTITY": 0, "RELU": 1, "SIGMOID": 2, "TANH": 3, "LEAKY_RELU": 4, "SOFTMAX": 5,
+        "ELU": 6}
     assert {a.name: int(a) for a in kernels.Loss} == {
         "MSE": 0, "CROSS_ENTROPY": 1, "BINARY_CROSS_ENTROPY": 2}
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import densecore
-from densecore import Adam, Layer, Network, SGD, kernels
+from densecore import Adam, Layer, Network, SGD, activations, kernels
 
 
 def small_problem(seed=0, n=120, features=6, classes=3):
@@ -79,19 +79,45 @@ PARITY = [
 ]
 
 
-@pytest.mark.parametrize("optimizer, options", PARITY, ids=repr)
-def test_fifty_steps_match_pytorch(optimizer, options):
-    torch = pytest.importorskip("torch")
-    net = small_network(seed=1, sizes=(6, 10, 7, 3))
-    X, y = small_problem(n=200)
-    model = torch.nn.Sequential(torch.nn.Linear(6, 10), torch.nn.Tanh(),
-                                torch.nn.Linear(10, 7), torch.nn.Tanh(),
-                                torch.nn.Linear(7, 3)).double()
+# Each of densecore's activations as a torch.nn module (given torch.nn, which is
+# imported only where torch is installed).
+TORCH_ACTIVATIONS = {
+    "identity": lambda nn: nn.Identity(),
+    "relu": lambda nn: nn.ReLU(),
+    "sigmoid": lambda nn: nn.Sigmoid(),
+    "tanh": lambda nn: nn.Tanh(),
+    "leaky_relu": lambda nn: nn.LeakyReLU(kernels.LEAKY_SLOPE),
+    "softmax": lambda nn: nn.Softmax(dim=1),
+    "elu": lambda nn: nn.ELU(),
+}
+
+
+def torch_twin(torch, net, activation):
+    """``(model, linears)``: a float64 torch.nn.Sequential with ``net``'s parameters,
+    ``activation`` between its linear layers and logits out, and its linear layers."""
+    modules = []
+    for layer in net.layers:
+        modules += [torch.nn.Linear(layer.input_size, layer.output_size),
+                    TORCH_ACTIVATIONS[activation](torch.nn)]
+    model = torch.nn.Sequential(*modules[:-1]).double()
     linears = [module for module in model if isinstance(module, torch.nn.Linear)]
     with torch.no_grad():
         for linear, layer in zip(linears, net.layers):
             linear.weight.copy_(torch.from_numpy(layer.weights))
             linear.bias.copy_(torch.from_numpy(layer.bias.ravel()))
+    return model, linears
+
+
+def test_every_activation_has_a_torch_twin():
+    assert set(TORCH_ACTIVATIONS) == set(activations.ACTIVATIONS)
+
+
+@pytest.mark.parametrize("optimizer, options", PARITY, ids=repr)
+def test_fifty_steps_match_pytorch(optimizer, options):
+    torch = pytest.importorskip("torch")
+    net = small_network(seed=1, sizes=(6, 10, 7, 3))
+    X, y = small_problem(n=200)
+    model, linears = torch_twin(torch, net, "tanh")
     alpha, rate = 0.01, 0.05
     groups = [{"params": [linear.weight for linear in linears], "weight_decay": alpha},
               {"params": [linear.bias for linear in linears], "weight_decay": 0.0}]
@@ -115,6 +141,47 @@ def test_fifty_steps_match_pytorch(optimizer, options):
     for linear, layer in zip(linears, net.layers):
         np.testing.assert_allclose(layer.weights, linear.weight.detach().numpy(), rtol=0, atol=1e-9)
         np.testing.assert_allclose(layer.bias.ravel(), linear.bias.detach().numpy(), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("activation", TORCH_ACTIVATIONS)
+def test_hidden_activations_train_like_pytorch(activation):
+    torch = pytest.importorskip("torch")
+    net = Network.from_sizes([6, 10, 7, 3], activation=activation, init="glorot", seed=1)
+    X, y = small_problem(n=200)
+    model, linears = torch_twin(torch, net, activation)
+    torch_optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    loss_function = torch.nn.CrossEntropyLoss()
+    for start in range(0, 200, 4):
+        torch_optimizer.zero_grad()
+        loss_function(model(torch.from_numpy(X[start:start + 4])),
+                      torch.from_numpy(y[start:start + 4])).backward()
+        torch_optimizer.step()
+    net.fit(X, y, epochs=1, batch_size=4, learning_rate=0.05, shuffle=False)
+    for linear, layer in zip(linears, net.layers):
+        np.testing.assert_allclose(layer.weights, linear.weight.detach().numpy(), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(layer.bias.ravel(), linear.bias.detach().numpy(), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elu_matches_pytorch_autograd_at_and_around_zero(dtype):
+    torch = pytest.importorskip("torch")
+    z = np.array([[-0.0, 0.0, -1e-10, 1e-10, -1e-5, -1.0, 1.0, -30.0, 30.0]], dtype=dtype)
+    torch_z = torch.from_numpy(z.copy()).requires_grad_()
+    torch_out = torch.nn.ELU()(torch_z)
+    torch_out.sum().backward()
+    expected_out, expected_grad = torch_out.detach().numpy(), torch_z.grad.numpy()
+    np.testing.assert_array_equal(expected_grad[0, :2], [1, 1])  # PyTorch's choice at 0
+    code = kernels.Activation.ELU
+    # W = 1, b = 0 and a unit gradient from above: the kernels return ELU(z) and ELU'(z).
+    _, out = kernels.forward(z.T.copy(), np.ones((1, 1), dtype), np.zeros(1, dtype), code)
+    grad = kernels.backward(np.ones((1, 1), dtype), np.ones(z.shape, dtype), z, code)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    # No absolute tolerance: exp(z) - 1 for expm1 would be far off at 1e-10.
+    for actual, expected in [(out.T, expected_out), (grad, expected_grad),
+                             (activations.elu(z), expected_out),
+                             (activations.elu_derivative(z), expected_grad)]:
+        assert actual.dtype == dtype
+        np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=0)
 
 
 # -- fit's options --------------------------------------------------------------
