@@ -48,8 +48,9 @@ class Layer:
     output_size, input_size : int
         Units of this layer and of its input.
     activation : str or callable, default None (relu)
-        ``"relu"``, ``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"leaky_relu"``
-        or ``"softmax"`` run in the compiled kernels.  A callable, given
+        A name of ``densecore.activations.ACTIVATIONS`` (``"relu"``,
+        ``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"leaky_relu"``,
+        ``"softmax"``, ``"elu"``) runs in the compiled kernels.  A callable, given
         together with ``activation_derivative``, runs through numpy and sees
         the spec's ``(output_size, B)`` columns.
     activation_derivative : callable, optional

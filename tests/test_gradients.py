@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 from densecore import Layer, Network
+from densecore.activations import ACTIVATIONS
 from numpy_reference import random_targets
 
-HIDDEN = ["identity", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "elu"]
+HIDDEN = list(ACTIVATIONS)  # every row of the table
 OUTPUT_LOSS = [(name, "mse") for name in HIDDEN] + [
     ("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy")]
 
