@@ -43,3 +43,6 @@ cdef double sum_of_squares(const floating* values, Py_ssize_t size) noexcept nog
 
 # Whether ``activation`` is a code that the elementwise loops above know.
 cdef bint known_activation(int activation) noexcept nogil
+
+# Whether ``loss`` is a code that loss_gradient knows.
+cdef bint known_loss(int loss) noexcept nogil

@@ -10,8 +10,8 @@ from libc.string cimport memcpy
 cimport scipy.linalg.cython_blas as blas
 
 from densecore.kernels cimport (
-    IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX, ELU,
-    MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, ADAM,
+    IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX, ELU, EXP,
+    MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, POISSON, ADAM,
 )
 
 LEAKY_SLOPE = 0.01
@@ -176,6 +176,9 @@ cdef void _activate(int activation, const floating* z, floating* a,
         # expm1, since exp(z) - 1 loses its significant digits near 0.
         for i in range(size):
             a[i] = z[i] if z[i] > 0 else _expm1(z[i])
+    elif activation == EXP:
+        for i in range(size):
+            a[i] = _exp(z[i])
     elif a != z:
         memcpy(a, z, size * sizeof(floating))
 
@@ -227,10 +230,17 @@ cdef void _activation_backward(int activation, const floating* z, floating* g,
         # At 0 both pieces are 1, which is what PyTorch's autograd gives.
         for i in range(size):
             g[i] = g[i] if z[i] > 0 else g[i] * _exp(z[i])
+    elif activation == EXP:
+        for i in range(size):
+            g[i] *= _exp(z[i])
 
 
 cdef bint known_activation(int activation) noexcept nogil:
-    return activation in (IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX, ELU)
+    return activation in (IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX, ELU, EXP)
+
+
+cdef bint known_loss(int loss) noexcept nogil:
+    return loss in (MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, POISSON)
 
 
 # -- the layer ----------------------------------------------------------------
@@ -339,6 +349,25 @@ cdef double _binary_cross_entropy(const floating* signal, const floating* out,
     return total
 
 
+cdef double _poisson(const floating* signal, const floating* out, const floating* target,
+                     const floating* weight, floating* delta, int rows, int cols,
+                     floating scale) noexcept nogil:
+    # Half the Poisson deviance through the log link, out = exp(signal), summed over
+    # outputs as scikit-learn: y log(y / out) - y + out = y log y - y signal - y + out,
+    # from the logits so that no log of a rounded-to-zero mean is taken.
+    cdef double total = 0, y
+    cdef floating w
+    cdef Py_ssize_t i, j, at
+    for i in range(rows):
+        w = _weight(weight, i)
+        for j in range(cols):
+            at = i * cols + j
+            y = target[at]
+            total += w * ((y * log(y) if y > 0 else 0) - y * signal[at] - y + out[at])
+            delta[at] = (scale * w) * (out[at] - target[at])
+    return total
+
+
 cdef double loss_gradient(int loss, int activation, const floating* signal,
                           const floating* out, const floating* target,
                           const floating* weight, floating* delta, int rows,
@@ -346,9 +375,9 @@ cdef double loss_gradient(int loss, int activation, const floating* signal,
     """Summed per-sample loss, each weighted by ``weight`` (NULL: by 1); delta =
     d(weighted mean loss)/d(signal), the mean dividing by the summed weight.
 
-    Cross-entropy assumes a softmax output and binary cross-entropy a sigmoid
-    output (the caller checks): their gradients through the activation
-    collapse to out - target.
+    Cross-entropy assumes a softmax output, binary cross-entropy a sigmoid output
+    and poisson an exp output (the caller checks): their gradients through the
+    activation collapse to out - target.
     """
     cdef floating scale = <floating>1 / (rows if weight == NULL else sum_of(weight, rows))
     cdef double total
@@ -356,6 +385,8 @@ cdef double loss_gradient(int loss, int activation, const floating* signal,
         return _cross_entropy(signal, out, target, weight, delta, rows, cols, scale)
     if loss == BINARY_CROSS_ENTROPY:
         return _binary_cross_entropy(signal, out, target, weight, delta, rows, cols, scale)
+    if loss == POISSON:
+        return _poisson(signal, out, target, weight, delta, rows, cols, scale)
     total = _mse(out, target, weight, delta, rows, cols, scale)
     _activation_backward(activation, signal, delta, rows, cols)
     return total

@@ -91,6 +91,14 @@ def softmax_derivative(input):
     return s * (1 - s)
 
 
+def exp(input):
+    """The exponential: the inverse of the log link, for counts (the poisson loss)."""
+    return np.exp(input)
+
+
+exp_derivative = exp
+
+
 @dataclass(frozen=True)
 class Activation:
     """An activation: its name and kernel code (None for a Python callable), and its
@@ -142,6 +150,7 @@ ACTIVATIONS = {row.name: row for row in (
                leaky_relu_derivative),
     Activation("softmax", kernels.Activation.SOFTMAX, softmax, softmax_derivative),
     Activation("elu", kernels.Activation.ELU, elu, elu_derivative),
+    Activation("exp", kernels.Activation.EXP, exp, exp_derivative),
 )}
 
 

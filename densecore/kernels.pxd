@@ -20,11 +20,13 @@ cpdef enum Activation:
     LEAKY_RELU = 4
     SOFTMAX = 5
     ELU = 6
+    EXP = 7
 
 cpdef enum Loss:
     MSE = 0
     CROSS_ENTROPY = 1
     BINARY_CROSS_ENTROPY = 2
+    POISSON = 3
 
 cpdef enum Optimizer:
     SGD = 0

@@ -22,11 +22,13 @@ class Activation(IntEnum):
     LEAKY_RELU = 4
     SOFTMAX = 5
     ELU = 6
+    EXP = 7
 
 class Loss(IntEnum):
     MSE = 0
     CROSS_ENTROPY = 1
     BINARY_CROSS_ENTROPY = 2
+    POISSON = 3
 
 class Optimizer(IntEnum):
     SGD = 0

@@ -35,7 +35,7 @@ cdef inline int _layer_sizes(Py_ssize_t n_out, Py_ssize_t n_in) except -1 nogil:
 
 
 cdef inline int _codes(int loss, int activation) except -1 nogil:
-    if not (MSE <= loss <= BINARY_CROSS_ENTROPY and core.known_activation(activation)):
+    if not (core.known_loss(loss) and core.known_activation(activation)):
         with gil:
             raise ValueError(f"unknown loss or activation code: loss={loss}, "
                              f"activation={activation}")

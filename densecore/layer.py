@@ -50,7 +50,7 @@ class Layer:
     activation : str or callable, default None (relu)
         A name of ``densecore.activations.ACTIVATIONS`` (``"relu"``,
         ``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"leaky_relu"``,
-        ``"softmax"``, ``"elu"``) runs in the compiled kernels.  A callable, given
+        ``"softmax"``, ``"elu"``, ``"exp"``) runs in the compiled kernels.  A callable, given
         together with ``activation_derivative``, runs through numpy and sees
         the spec's ``(output_size, B)`` columns.
     activation_derivative : callable, optional

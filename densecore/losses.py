@@ -1,9 +1,10 @@
 """The losses: one row each in :data:`LOSSES`, holding all that densecore knows of it.
 
 Losses follow scikit-learn: mse is half the mean squared error over samples
-and outputs, the cross-entropies are summed over outputs and averaged over
-samples.  A cross-entropy is computed from the logits of the output activation
-it needs, which makes it the default loss after that activation.
+and outputs, the cross-entropies and poisson (half the Poisson deviance, for
+counts) are summed over outputs and averaged over samples.  Those three are
+computed from the logits of the output activation they need (softmax, sigmoid,
+exp), which makes each the default loss after that activation.
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -79,6 +80,7 @@ LOSSES = {row.name: row for row in (
     Loss("mse", kernels.Loss.MSE, None, None),
     Loss("cross_entropy", kernels.Loss.CROSS_ENTROPY, "softmax", "samples"),
     Loss("binary_cross_entropy", kernels.Loss.BINARY_CROSS_ENTROPY, "sigmoid", "outputs"),
+    Loss("poisson", kernels.Loss.POISSON, "exp", None),
 )}
 
 

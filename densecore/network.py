@@ -43,10 +43,10 @@ class Network:
         Consecutive sizes must chain and all layers share one dtype.  The
         network takes their parameters into its flat buffer (see
         :class:`Layer`'s notes).
-    loss : {"mse", "cross_entropy", "binary_cross_entropy"}, optional
+    loss : {"mse", "cross_entropy", "binary_cross_entropy", "poisson"}, optional
         By default, follows the last activation: softmax -> cross_entropy,
-        sigmoid -> binary_cross_entropy, anything else -> mse.  The two
-        cross-entropies are computed from the logits and need that output.
+        sigmoid -> binary_cross_entropy, exp -> poisson, anything else -> mse.
+        The last three are computed from the logits and need that output.
 
     Attributes
     ----------

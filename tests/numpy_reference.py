@@ -21,6 +21,7 @@ ACTIVATIONS = {
     "softmax": softmax,
     # One piece is 0 on each side of 0: z + 0 above, 0 + expm1(z) below.
     "elu": lambda z: np.maximum(z, 0) + np.expm1(np.minimum(z, 0)),
+    "exp": np.exp,
 }
 
 ELEMENTWISE_DERIVATIVES = {
@@ -30,6 +31,7 @@ ELEMENTWISE_DERIVATIVES = {
     "tanh": lambda z: 1 - np.tanh(z) ** 2,
     "leaky_relu": lambda z: np.where(z >= 0, 1.0, LEAKY_SLOPE).astype(z.dtype),
     "elu": lambda z: np.exp(np.minimum(z, 0)),
+    "exp": np.exp,
 }
 
 
@@ -51,6 +53,10 @@ def loss_and_delta(loss, output_activation, z, y, weight=None):
     if loss == "mse":
         per_sample = 0.5 * np.sum((a - y) ** 2, axis=1) / k
         delta = activation_backward(output_activation, z, (a - y) * w[:, None] / (w.sum() * k))
+    elif loss == "poisson":
+        per_sample = np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / a), 0) - y + a,
+                            axis=1)
+        delta = (a - y) * w[:, None] / w.sum()
     elif loss == "cross_entropy":
         per_sample = -np.sum(y * np.log(a), axis=1)
         delta = (a * y.sum(axis=1, keepdims=True) - y) * w[:, None] / w.sum()
@@ -78,9 +84,12 @@ def sgd_step(weights, biases, activation_names, loss, x, y, learning_rate):
 
 
 def random_targets(loss, rng, n, k):
-    """Labels for cross-entropy, 0/1 targets for binary cross-entropy, reals for mse."""
+    """Labels for cross-entropy, 0/1 targets for binary cross-entropy, counts for
+    poisson, reals for mse."""
     if loss == "cross_entropy":
         return rng.integers(0, k, n)
     if loss == "binary_cross_entropy":
         return rng.integers(0, 2, (n, k))
+    if loss == "poisson":
+        return rng.poisson(1.0, (n, k)).astype(float)
     return rng.standard_normal((n, k))

@@ -8,7 +8,7 @@ from numpy_reference import random_targets
 
 HIDDEN = list(ACTIVATIONS)  # every row of the table
 OUTPUT_LOSS = [(name, "mse") for name in HIDDEN] + [
-    ("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy")]
+    ("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("exp", "poisson")]
 
 
 def compiled_gradients(net, X, y):

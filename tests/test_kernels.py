@@ -85,7 +85,7 @@ def test_gradients_match_numpy(dtype, shape):
 
 
 LOSS_OUTPUTS = [("mse", name) for name in NAMES] + [
-    ("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")]
+    ("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid"), ("poisson", "exp")]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -181,9 +181,9 @@ def test_mixed_dtypes_are_rejected():
 def test_enum_values_are_stable():
     assert {a.name: int(a) for a in kernels.Activation} == {
         "IDENTITY": 0, "RELU": 1, "SIGMOID": 2, "TANH": 3, "LEAKY_RELU": 4, "SOFTMAX": 5,
-        "ELU": 6}
+        "ELU": 6, "EXP": 7}
     assert {a.name: int(a) for a in kernels.Loss} == {
-        "MSE": 0, "CROSS_ENTROPY": 1, "BINARY_CROSS_ENTROPY": 2}
+        "MSE": 0, "CROSS_ENTROPY": 1, "BINARY_CROSS_ENTROPY": 2, "POISSON": 3}
 
 
 @settings(max_examples=200, deadline=None)

@@ -100,3 +100,15 @@ def test_lbfgs_takes_no_partial_fit_step():
 def test_lbfgs_settings_are_checked(settings, error):
     with pytest.raises(error):
         LBFGS(**settings)
+
+
+def test_an_exp_output_with_the_poisson_loss_is_the_poisson_glm():
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(0)
+    X = np.linspace(0, 1, 100).reshape(-1, 1)
+    y = rng.poisson(np.exp(X.ravel() + 1)).astype(float)
+    glm = linear_model.PoissonRegressor(alpha=0, tol=1e-7).fit(X, y)
+    net = Network([Layer(1, 1, "exp", init="glorot", rng=0)])
+    assert net.loss == "poisson"  # the default after an exp output
+    net.fit(X, y, epochs=500, optimizer=LBFGS(tol=1e-7))
+    np.testing.assert_allclose(net.predict(X).ravel(), glm.predict(X), rtol=1e-4)

@@ -89,7 +89,16 @@ TORCH_ACTIVATIONS = {
     "leaky_relu": lambda nn: nn.LeakyReLU(kernels.LEAKY_SLOPE),
     "softmax": lambda nn: nn.Softmax(dim=1),
     "elu": lambda nn: nn.ELU(),
+    "exp": lambda nn: TorchExp(nn),
 }
+
+
+def TorchExp(nn):
+    """torch.exp as a module: torch.nn has none."""
+    class Exp(nn.Module):
+        def forward(self, z):
+            return z.exp()
+    return Exp()
 
 
 def torch_twin(torch, net, activation):
