@@ -3,7 +3,7 @@
 import argparse
 import dataclasses
 
-from benchmarks import data_parallel, suite
+from benchmarks import data_parallel, estimators, suite
 
 
 def positive(text):
@@ -24,7 +24,8 @@ def main(argv=None):
                         help="cap the samples of every workload (default: each one's own)")
     parser.add_argument("--only", default="",
                         help="run only the workloads whose label contains this text, the "
-                             f"data-parallel section's being {data_parallel.LABEL!r}")
+                             f"estimators' section's being {estimators.LABEL!r} and the "
+                             f"data-parallel section's {data_parallel.LABEL!r}")
     parser.add_argument("--workers", type=positive, nargs="+", metavar="N",
                         help="data-parallel worker counts: 1 is always measured, counts "
                              "above the cores are skipped "
@@ -41,7 +42,7 @@ def main(argv=None):
                                    **{name: value for name, value in given.items()
                                       if value is not None})
     if args.quick:
-        suite.run(args.samples, args.only, repeats=1, min_time=0, parallel=parallel)
+        suite.run(args.samples, args.only, repeats=1, min_time=0, parallel=parallel, quick=True)
     else:
         suite.run(args.samples, args.only, parallel=parallel)
 

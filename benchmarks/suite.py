@@ -4,7 +4,7 @@ import os
 import platform
 import sys
 
-from benchmarks import data_parallel, memory, timing
+from benchmarks import data_parallel, estimators, memory, timing
 from benchmarks.peers import PEERS
 from benchmarks.report import columns, verdict
 from benchmarks.workloads import GEMM_GOALS, WORKLOADS
@@ -91,11 +91,12 @@ def report(results):
 
 
 def run(samples=None, only="", repeats=5, min_time=0.2, parallel=data_parallel.Settings(),
-        out=print):
-    """Measure the workloads, then the data-parallel section (with ``parallel``), whose
-    label contains ``only``; print the report with ``out``.
+        out=print, quick=False):
+    """Measure the workloads, then the estimators' and the data-parallel sections (with
+    ``parallel``), whose label contains ``only``; print the report with ``out``.
 
-    ``samples`` caps every workload's sample count.  Progress goes to stderr.
+    ``samples`` caps every workload's sample count; ``quick`` makes the
+    estimators' section a smoke run.  Progress goes to stderr.
     """
     for line in environment():
         out(line)
@@ -116,6 +117,9 @@ def run(samples=None, only="", repeats=5, min_time=0.2, parallel=data_parallel.S
         peak = memory.fit_peak(big, count(big))
         out(f"peak RSS of fit above baseline, {big.label}, {peak['samples']} samples: "
             f"{peak['peak'] / memory.MB:.1f} MB (budget {peak['budget'] / memory.MB:.1f} MB)")
+    if only in estimators.LABEL:
+        out("")
+        estimators.run(out, quick=quick)
     if only in data_parallel.LABEL:
         out("")
         data_parallel.run(parallel, out)
