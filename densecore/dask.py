@@ -405,7 +405,7 @@ class _DaskDenseMixin:
         if X.dtype not in FLOAT_DTYPES:
             X = X.astype(np.float64)
         reset = not (self.warm_start and hasattr(self, "_network"))
-        targets, n_outputs = self._dask_targets(y, reset)
+        targets, n_outputs = self._dask_targets(y)
         rng = check_random_state(self.random_state)
         if reset:
             self.n_features_in_ = X.shape[1]
@@ -489,17 +489,18 @@ class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
             return _map_rows(self, "predict_proba", X)
         return super().predict_proba(X)
 
-    def _dask_targets(self, y, reset):
-        """Class indices by chunk, and the number of outputs; sets ``classes_`` on a reset."""
+    def _dask_targets(self, y):
+        """Class indices by chunk, and the number of outputs; sets ``classes_`` afresh
+        unless a warm start goes on with them."""
         _labels(y)
         classes = da.unique(y).compute()
-        if reset:
+        if self._new_classes(incremental=False):
             if len(classes) < 2:
                 raise ValueError(f"y must hold at least 2 classes, got {classes}")
             self._binarizer = LabelBinarizer().fit(classes)
             self.classes_ = self._binarizer.classes_
-        elif len(unknown := np.setdiff1d(classes, self.classes_)):
-            raise ValueError(f"y has classes {unknown} that are not in classes_ {self.classes_}")
+        else:
+            self._check_classes(classes, same=True)
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
         return y.map_blocks(_class_indices, self.classes_, dtype=np.intp), n_outputs
 
@@ -510,7 +511,7 @@ class DaskDenseRegressor(_DaskDenseMixin, DenseRegressor):
 
     _parameter_constraints = {**DenseRegressor._parameter_constraints, **_SYNC_EVERY}
 
-    def _dask_targets(self, y, reset):
+    def _dask_targets(self, y):
         """The targets, and the number of outputs."""
         if not isinstance(y, da.Array) or y.ndim not in (1, 2):
             raise TypeError(f"y must be a 1-d or 2-d dask.array.Array, got {type(y).__name__} "

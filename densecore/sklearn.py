@@ -19,7 +19,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from densecore import _serialization, activations, losses, optimizers, training
@@ -98,7 +98,9 @@ _PARAMETERS = """
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, score it after
         each epoch, stop when the score stops improving and keep the best
-        epoch's weights.
+        epoch's weights.  As the MLP's, the split is stratified for a
+        classifier of two classes only (not for more, nor for multilabel
+        targets), and a validation set of fewer than 2 samples is refused.
     validation_fraction : float, default=0.1
         The share of the data held out by ``early_stopping``, in [0, 1) (as
         the MLP's; with ``early_stopping``, scikit-learn's split refuses 0).
@@ -111,6 +113,7 @@ _PARAMETERS = """
         (or "adaptive" lowers the rate); ``np.inf`` never stops early.
     warm_start : bool, default=False
         Whether ``fit`` goes on from the current weights instead of new ones.
+        A classifier's warm start must see the classes it saw before.
     max_fun : int, default=15000
         The most loss evaluations of "lbfgs" (kept for the MLP's parameters;
         not used by "sgd" and "adam").
@@ -493,10 +496,11 @@ class _DenseBase(BaseEstimator):
         if self.early_stopping:
             X, X_val, Y, _, y, y_val = train_test_split(
                 X, Y, y, random_state=rng, test_size=self.validation_fraction,
-                stratify=self._stratify(y))
+                stratify=self._stratify(Y))
             if len(X_val) < 2:
-                raise ValueError("The validation set is too small: increase "
-                                 "validation_fraction or give more samples")
+                raise ValueError(f"The validation set is too small: {len(X_val)} sample(s), "
+                                 "2 at least; increase validation_fraction or give more "
+                                 "samples")
             validation = (X_val, y_val)
         batch_size = self._batch_size(len(X))
         # scikit-learn's L2 term is alpha over each batch's size.
@@ -625,6 +629,16 @@ def _sklearn_name(activation):
     return SKLEARN_NAMES.get(activation, activation)
 
 
+def _first_binarizer(y, classes):
+    """The label binarizer of a first ``partial_fit``: fitted on ``classes``, or on a
+    multilabel ``y``'s columns."""
+    if type_of_target(y).startswith("multilabel"):
+        return LabelBinarizer().fit(y)
+    if classes is None:
+        raise ValueError("classes must be given on the first call to partial_fit")
+    return LabelBinarizer().fit(classes)
+
+
 def _from_bytes(data, cls):
     """The estimator of class ``cls`` that ``_DenseBase.__reduce__`` wrote into ``data``.
 
@@ -676,25 +690,24 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
         X : array-like of shape (n_samples, n_features)
             The training samples.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            The labels, or a multilabel indicator matrix.
+            The labels, or a multilabel indicator matrix; no class outside
+            ``classes_``.
         classes : array-like of shape (n_classes,), default=None
             Every class that ``y`` may hold over all calls: needed on the first
-            call (unless ``y`` is multilabel) and ignored afterwards.
+            call (unless ``y`` is multilabel: its columns are the classes) and
+            optional afterwards, when it must be ``classes_`` (else
+            ``ValueError``, as the MLP's).
 
         Returns
         -------
         self : object
             The updated estimator.
         """
-        if not hasattr(self, "_network"):
-            self._binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._binarizer.fit(y)
-            elif classes is None:
-                raise ValueError("classes must be given on the first call to partial_fit")
-            else:
-                self._binarizer.fit(classes)
-            self.classes_ = self._binarizer.classes_
+        binarizer = self._binarizer if hasattr(self, "classes_") else _first_binarizer(y, classes)
+        if classes is not None and not np.array_equal(unique_labels(classes), binarizer.classes_):
+            raise ValueError(f"classes must be the classes of the first call to partial_fit (or "
+                             f"fit), {binarizer.classes_}, got {unique_labels(classes)}")
+        self._binarizer, self.classes_ = binarizer, binarizer.classes_
         return self._fit(X, y, incremental=True)
 
     def predict(self, X):
@@ -759,24 +772,44 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        if reset and not incremental:
+        if self._new_classes(incremental):
             self._binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._binarizer.classes_
-        elif self._binarizer.y_type_.startswith("multilabel"):
+        else:
+            self._check_classes(y, same=self.warm_start and not incremental)
+        dtype = X.dtype if reset else self._network.dtype
+        return X.astype(dtype, copy=False), self._binarizer.transform(y).astype(dtype), y
+
+    def _new_classes(self, incremental):
+        """Whether this fit sets ``classes_`` afresh, as the MLP decides: unless a
+        warm start or a later ``partial_fit`` goes on with the classes it has."""
+        return not hasattr(self, "classes_") or not (self.warm_start or incremental)
+
+    def _check_classes(self, y, *, same):
+        """``ValueError`` unless the labels ``y`` suit ``classes_``, as the MLP checks
+        them: the ``same`` classes (a warm start's fit), else no new one; a
+        multilabel model takes indicator matrices of its number of labels."""
+        if self._binarizer.y_type_.startswith("multilabel"):
             if y.ndim != 2 or y.shape[1] != len(self.classes_):
                 raise ValueError(f"y must be an indicator matrix of {len(self.classes_)} "
                                  f"labels, got shape {y.shape}")
-        elif len(unknown := np.setdiff1d(np.unique(y), self.classes_)):
+            return
+        classes = unique_labels(y)
+        if same and set(classes) != set(self.classes_):
+            raise ValueError("warm_start can only be used where `y` has the same classes as "
+                             f"in the previous call to fit. Previously got {self.classes_}, "
+                             f"`y` has {classes}")
+        if len(unknown := np.setdiff1d(classes, self.classes_)):
             raise ValueError(f"y has classes {unknown} that are not in classes_ "
                              f"{self.classes_}")
-        dtype = X.dtype if reset else self._network.dtype
-        return X.astype(dtype, copy=False), self._binarizer.transform(y).astype(dtype), y
 
     def _output_activation(self):
         return "softmax" if self._binarizer.y_type_ == "multiclass" else "sigmoid"
 
-    def _stratify(self, y):
-        return y if y.ndim == 1 else None
+    def _stratify(self, Y):
+        # As the MLP: the binarized labels when they are one column (two classes);
+        # it splits more classes, and multilabel targets, without stratifying.
+        return Y.astype(bool) if Y.shape[1] == 1 else None
 
     def _validation_score(self, y, outputs):
         return accuracy_score(y, self._binarizer.inverse_transform(outputs))
@@ -908,7 +941,7 @@ class DenseRegressor(RegressorMixin, _DenseBase):
     def _gradient_scale(self):
         return self.n_outputs_
 
-    def _stratify(self, y):
+    def _stratify(self, Y):
         return None
 
     def _validation_score(self, y, outputs):

@@ -211,6 +211,63 @@ def test_partial_fit_needs_classes_first_and_knows_them_after():
         model.partial_fit(X, y + 5)
 
 
+def test_classes_of_a_later_partial_fit_must_be_the_first_ones():
+    X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    model = DenseClassifier(hidden_layer_sizes=(4,), random_state=0)
+    model.partial_fit(X, y, classes=[0, 1])
+    model.partial_fit(X, y, classes=np.array([1, 0]))  # the same classes, in any order
+    t = model.t_
+    with pytest.raises(ValueError, match=r"classes must be the classes of the first call to "
+                                         r"partial_fit \(or fit\), \[0 1\], got \[1 2\]"):
+        model.partial_fit(X, y, classes=[1, 2])
+    assert model.t_ == t and model.classes_.tolist() == [0, 1]
+    # After fit too, and for the columns of a multilabel indicator.
+    fitted = DenseClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="got \\[0 1 2\\]"):
+        fitted.partial_fit(X, y, classes=[0, 1, 2])
+    Y = np.column_stack([y, 1 - y, X[:, 0] > 0]).astype(int)
+    multilabel = DenseClassifier(hidden_layer_sizes=(4,))
+    with pytest.raises(ValueError, match=r"\[0 1 2\], got \[0 1 2 3\]"):
+        multilabel.partial_fit(X, Y, classes=[0, 1, 2, 3])
+    assert not hasattr(multilabel, "classes_")
+    multilabel.partial_fit(X, Y, classes=[0, 1, 2]).partial_fit(X, Y)
+    assert multilabel.predict_proba(X).shape == (40, 3)
+
+
+def test_a_warm_start_refuses_other_classes_as_mlp_classifier_does():
+    X, y = make_classification(n_samples=60, n_features=4, n_classes=3, n_informative=3,
+                               n_redundant=0, random_state=0)
+    for Model in (DenseClassifier, MLPClassifier):
+        model = Model(hidden_layer_sizes=(4,), max_iter=2, warm_start=True, random_state=0)
+        model.fit(X, y)
+        for other in (np.where(y == 2, 1, y), np.where(y == 2, 3, y)):
+            message = ("warm_start can only be used where `y` has the same classes as in the "
+                       f"previous call to fit. Previously got [0 1 2], `y` has {np.unique(other)}")
+            with pytest.raises(ValueError, match=re.escape(message)):
+                model.fit(X, other)
+        model.fit(X[::-1], y[::-1])  # the same classes go on
+        assert model.n_iter_ == 2 and len(model.loss_curve_) == 4
+    # partial_fit takes a batch without every class, warm start or not (the MLP
+    # refuses it under warm_start: scikit-learn issue #11758).
+    model = DenseClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True).fit(X, y)
+    model.partial_fit(X[y < 2], y[y < 2])
+    assert model.t_ == 2 * 60 + np.sum(y < 2)
+    # Without warm_start, a fit starts afresh with any classes.
+    model.set_params(warm_start=False).fit(X, np.where(y == 2, 3, y))
+    assert model.classes_.tolist() == [0, 1, 3]
+
+
+def test_early_stopping_stratifies_two_classes_only_as_mlp_classifier():
+    X = np.arange(40.0).reshape(20, 2)
+    binary, three = np.r_[np.zeros(19), 1], np.r_[np.zeros(18), 1, 2]
+    for Model in (DenseClassifier, MLPClassifier):
+        with pytest.raises(ValueError, match=r"The least populated class.* only 1 member.*"
+                                             r"Classes with too few members are: \['True'\]"):
+            Model(early_stopping=True, validation_fraction=0.2).fit(X, binary)
+        # More classes are split without stratifying: one sample of a class is fine.
+        Model(early_stopping=True, validation_fraction=0.2, max_iter=2).fit(X, three)
+
+
 def test_n_iter_no_change_inf_never_stops_early():
     X, y = small_data()
     model = DenseRegressor(hidden_layer_sizes=(3,), tol=1e9, n_iter_no_change=np.inf,
