@@ -14,20 +14,23 @@ Importing this module needs ``dask[distributed]`` and scikit-learn (the
 ``dask`` and ``sklearn`` extras); ``import densecore`` imports neither.
 """
 import math
+from numbers import Integral
 from typing import NamedTuple
 
 import dask
 import dask.array as da
 import numpy as np
 from distributed import default_client
+from sklearn.base import _fit_context
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 
 from densecore import losses, optimizers, training
 from densecore._validation import finite_number, non_negative_int, positive_int
 from densecore.kernels import FLOAT_DTYPES
 from densecore.network import Network
-from densecore.sklearn import SEED_BOUND, DenseClassifier, DenseRegressor
+from densecore.sklearn import SEED_BOUND, SOLVERS, DenseClassifier, DenseRegressor
 
 __all__ = ["DaskDenseClassifier", "DaskDenseRegressor", "fit", "predict", "predict_proba"]
 
@@ -370,19 +373,21 @@ class _DaskDenseMixin:
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, momentum=0.9, nesterovs_momentum=True,
-                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, n_iter_no_change=10, warm_start=False, sync_every=1):
+                 random_state=None, tol=1e-4, verbose=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 warm_start=False, max_fun=15000, sync_every=1):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
             power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
-            tol=tol, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            tol=tol, verbose=verbose, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start)
+            warm_start=warm_start, max_fun=max_fun)
         self.sync_every = sync_every
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train for up to ``max_iter`` epochs on Dask arrays, on the default client.
 
@@ -399,17 +404,13 @@ class _DaskDenseMixin:
         self : object
             The fitted estimator.
         """
-        self._check_parameters()
-        if self.early_stopping:
-            raise ValueError("the Dask estimators do not support early_stopping=True: "
-                             "hold out a validation set with dask_ml.model_selection."
-                             "train_test_split and score it instead")
-        positive_int(self.sync_every, "sync_every")
+        self._refuse_what_dask_cannot_train()
+        self._check_settings()
         X = _rows(X)
         if X.dtype not in FLOAT_DTYPES:
             X = X.astype(np.float64)
         reset = not (self.warm_start and hasattr(self, "_network"))
-        targets, n_outputs = self._dask_targets(y, reset)
+        targets, n_outputs = self._dask_targets(y)
         rng = check_random_state(self.random_state)
         if reset:
             self.n_features_in_ = X.shape[1]
@@ -431,6 +432,16 @@ class _DaskDenseMixin:
         self._run_epochs(run_epoch, n_samples, None, incremental=False)
         return self
 
+    def _refuse_what_dask_cannot_train(self):
+        """``ValueError`` for the settings that data-parallel training does not take."""
+        if self.solver not in SOLVERS:
+            raise ValueError(f"the Dask estimators train with a solver in {SOLVERS}, got "
+                             f"solver={self.solver!r}")
+        if self.early_stopping:
+            raise ValueError("the Dask estimators do not support early_stopping=True: "
+                             "hold out a validation set with dask_ml.model_selection."
+                             "train_test_split and score it instead")
+
     def predict(self, X):
         """``predict`` of :mod:`densecore.sklearn`; lazily, by row chunk, for a Dask array."""
         if isinstance(X, da.Array):
@@ -448,11 +459,16 @@ _DASK_PARAMETERS = """
     ``fit`` takes Dask arrays, needs a ``distributed.Client`` (the default
     one) and trains as :func:`densecore.dask.fit` does, one replica per row
     chunk of ``X``, with ``batch_size`` samples per replica and batch, under
-    the estimator's epochs, learning-rate schedules, stopping rule and warm
-    start; ``early_stopping=True`` is refused (it would hold out part of a
-    Dask array).  The other methods are those of the estimator underneath, and
-    ``predict`` (and ``predict_proba``) of a Dask array are lazy Dask arrays.
+    the estimator's epochs, learning-rate schedules, stopping rule, warm start
+    and ``verbose`` lines (printed by the client); ``early_stopping=True`` (it
+    would hold out part of a Dask array) and ``solver="lbfgs"`` (a full-batch
+    method) are refused with a ``ValueError``.  The other methods are those of
+    the estimator underneath, and ``predict`` (with ``predict_proba`` and
+    ``predict_log_proba``) of a Dask array are lazy Dask arrays.
 """
+
+# scikit-learn's parameter validation: the estimator's constraints, and sync_every's.
+_SYNC_EVERY = {"sync_every": [Interval(Integral, 1, None, closed="left")]}
 
 
 class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
@@ -470,23 +486,26 @@ class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
     >>> clf.predict(X).compute()  # doctest: +SKIP
     """
 
+    _parameter_constraints = {**DenseClassifier._parameter_constraints, **_SYNC_EVERY}
+
     def predict_proba(self, X):
         """``predict_proba`` of DenseClassifier; lazily, by row chunk, for a Dask array."""
         if isinstance(X, da.Array):
             return _map_rows(self, "predict_proba", X)
         return super().predict_proba(X)
 
-    def _dask_targets(self, y, reset):
-        """Class indices by chunk, and the number of outputs; sets ``classes_`` on a reset."""
+    def _dask_targets(self, y):
+        """Class indices by chunk, and the number of outputs; sets ``classes_`` afresh
+        unless a warm start goes on with them."""
         _labels(y)
         classes = da.unique(y).compute()
-        if reset:
+        if self._new_classes(incremental=False):
             if len(classes) < 2:
                 raise ValueError(f"y must hold at least 2 classes, got {classes}")
             self._binarizer = LabelBinarizer().fit(classes)
             self.classes_ = self._binarizer.classes_
-        elif len(unknown := np.setdiff1d(classes, self.classes_)):
-            raise ValueError(f"y has classes {unknown} that are not in classes_ {self.classes_}")
+        else:
+            self._check_classes(classes, same=True)
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
         return y.map_blocks(_class_indices, self.classes_, dtype=np.intp), n_outputs
 
@@ -495,7 +514,9 @@ class DaskDenseRegressor(_DaskDenseMixin, DenseRegressor):
     __doc__ = f"""A :class:`densecore.sklearn.DenseRegressor` that trains on Dask arrays.
     {_DASK_PARAMETERS}"""
 
-    def _dask_targets(self, y, reset):
+    _parameter_constraints = {**DenseRegressor._parameter_constraints, **_SYNC_EVERY}
+
+    def _dask_targets(self, y):
         """The targets, and the number of outputs."""
         if not isinstance(y, da.Array) or y.ndim not in (1, 2):
             raise TypeError(f"y must be a 1-d or 2-d dask.array.Array, got {type(y).__name__} "

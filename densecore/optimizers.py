@@ -25,10 +25,11 @@ from densecore._validation import finite_number, non_negative_int, positive_int
 __all__ = ["Adam", "LBFGS", "OPTIMIZERS", "SGD", "State", "get"]
 
 
-def _fraction(value, name, *, low_open=False):
+def _fraction(value, name, *, up_to_one=False):
+    """``value`` as a float in [0, 1), or in [0, 1] if ``up_to_one``; else ``ValueError``."""
     value = float(value)
-    if not (0 < value < 1 if low_open else 0 <= value < 1):
-        interval = "(0, 1)" if low_open else "[0, 1)"
+    if not (0 <= value <= 1 if up_to_one else 0 <= value < 1):
+        interval = "[0, 1]" if up_to_one else "[0, 1)"
         raise ValueError(f"{name} must lie in {interval}, got {value}")
     return value
 
@@ -64,7 +65,8 @@ class SGD(_Optimizer):
 
     Parameters
     ----------
-    momentum : float in [0, 1), default 0
+    momentum : float in [0, 1], default 0
+        1 is the heavy ball without decay: the velocity sums every gradient.
     nesterov : bool, default False
         Needs ``momentum > 0``.
     """
@@ -73,7 +75,7 @@ class SGD(_Optimizer):
     code = kernels.Optimizer.SGD
 
     def __init__(self, momentum=0.0, nesterov=False):
-        self.momentum = _fraction(momentum, "momentum")
+        self.momentum = _fraction(momentum, "momentum", up_to_one=True)
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov needs momentum > 0")
@@ -100,8 +102,9 @@ class Adam(_Optimizer):
 
     Parameters
     ----------
-    beta_1, beta_2 : float in (0, 1), default 0.9 and 0.999
-        Decay rates of the first and second moment estimates.
+    beta_1, beta_2 : float in [0, 1), default 0.9 and 0.999
+        Decay rates of the first and second moment estimates; 0 keeps none of
+        the past (the bias corrections are then 1).
     epsilon : float > 0, default 1e-8
     """
 
@@ -110,8 +113,8 @@ class Adam(_Optimizer):
     n_slots = 2  # the moment estimates
 
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-        self.beta_1 = _fraction(beta_1, "beta_1", low_open=True)
-        self.beta_2 = _fraction(beta_2, "beta_2", low_open=True)
+        self.beta_1 = _fraction(beta_1, "beta_1")
+        self.beta_2 = _fraction(beta_2, "beta_2")
         self.epsilon = float(epsilon)
         if not (self.epsilon > 0 and math.isfinite(self.epsilon)):
             raise ValueError(f"epsilon must be a positive number, got {epsilon}")

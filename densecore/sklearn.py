@@ -11,13 +11,15 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, check_scalar, column_or_1d
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from densecore import _serialization, activations, losses, optimizers, training
@@ -31,7 +33,9 @@ SKLEARN_NAMES = {"sigmoid": "logistic"}
 # densecore's table but softmax, which is for outputs.
 ACTIVATIONS = {SKLEARN_NAMES.get(name, name): name for name in activations.ACTIVATIONS
                if name != "softmax"}
-SOLVERS = tuple(optimizers.OPTIMIZERS)
+# The MLP's stochastic solvers, densecore's optimizers of the same names: the ones
+# that step through mini-batches (partial_fit and the Dask estimators need one).
+SOLVERS = ("sgd", "adam")
 # Seeds handed to densecore are drawn below this bound.
 SEED_BOUND = np.iinfo(np.int32).max
 
@@ -53,10 +57,12 @@ _PARAMETERS = """
         The number of units of each hidden layer.
     activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, default="relu"
         The hidden layers' activation ("logistic" is densecore's "sigmoid").
-    solver : {"sgd", "adam"}, default="adam"
+    solver : {"sgd", "adam", "lbfgs"}, default="adam"
         :class:`densecore.SGD` with ``momentum`` and ``nesterovs_momentum``, or
         :class:`densecore.Adam` with ``beta_1``, ``beta_2`` and ``epsilon``.
-        scikit-learn's "lbfgs" is refused with a ``ValueError`` at fit.
+        "lbfgs" is a valid setting, but densecore cannot train with it yet:
+        ``fit`` raises ``ValueError``; and there is no ``partial_fit`` with it,
+        as in MLPClassifier.
     alpha : float, default=0.0001
         L2 penalty as scikit-learn counts it: ``0.5 * alpha * ||W||^2`` per
         mini-batch, divided by the batch's size.
@@ -81,25 +87,36 @@ _PARAMETERS = """
     tol : float, default=1e-4
         The improvement of the training loss (or of the validation score with
         ``early_stopping``) that counts as progress.
+    verbose : bool or int, default=False
+        Whether to print the MLP's progress lines to stdout: each epoch's
+        loss, its validation score with ``early_stopping``, and why training
+        stopped or "adaptive" lowered the rate.
     momentum : float, default=0.9
-        The momentum of "sgd", in [0, 1).
+        The momentum of "sgd", in [0, 1] (1: the velocity sums every gradient).
     nesterovs_momentum : bool, default=True
         Whether "sgd" uses Nesterov's momentum (when ``momentum > 0``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, score it after
         each epoch, stop when the score stops improving and keep the best
-        epoch's weights.
+        epoch's weights.  As the MLP's, the split is stratified for a
+        classifier of two classes only (not for more, nor for multilabel
+        targets), and a validation set of fewer than 2 samples is refused.
     validation_fraction : float, default=0.1
-        The share of the data held out by ``early_stopping``, in (0, 1).
+        The share of the data held out by ``early_stopping``, in [0, 1) (as
+        the MLP's; with ``early_stopping``, scikit-learn's split refuses 0).
     beta_1, beta_2 : float, default=0.9 and 0.999
         Adam's decay rates of its moment estimates, in [0, 1).
     epsilon : float, default=1e-8
         Adam's guard against division by zero.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or np.inf, default=10
         Epochs without progress of at least ``tol`` after which training stops
-        (or "adaptive" lowers the rate).
+        (or "adaptive" lowers the rate); ``np.inf`` never stops early.
     warm_start : bool, default=False
         Whether ``fit`` goes on from the current weights instead of new ones.
+        A classifier's warm start must see the classes it saw before.
+    max_fun : int, default=15000
+        The most loss evaluations of "lbfgs" (kept for the MLP's parameters;
+        not used by "sgd" and "adam").
 """
 
 _ATTRIBUTES = """
@@ -110,6 +127,8 @@ _ATTRIBUTES = """
         ``(n_out, n_in)`` transposed); views, so writing them changes the model.
     intercepts_ : list of ndarray of shape (n_out,)
         Each layer's biases (views as well).
+    loss_ : float
+        The mean training loss of the last epoch, L2 penalty included.
     loss_curve_ : list of float
         The mean training loss of each epoch, L2 penalty included.
     best_loss_ : float or None
@@ -142,20 +161,54 @@ def _hidden_sizes(hidden_layer_sizes):
     return sizes
 
 
-def _choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+def _has_stochastic_solver(estimator):
+    """True for "sgd" and "adam"; ``AttributeError`` otherwise, which hides
+    ``partial_fit`` (MLPClassifier's "lbfgs" has none)."""
+    if estimator.solver not in SOLVERS:
+        raise AttributeError(f"partial_fit needs a solver in {SOLVERS}, got "
+                             f"solver={estimator.solver!r}")
+    return True
 
 
 class _DenseBase(BaseEstimator):
     """What DenseClassifier and DenseRegressor share: parameters and the training loop."""
 
+    # scikit-learn's parameter validation (run by _fit_context): the MLP's ranges,
+    # with densecore's hidden activations.
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions({*SOLVERS, "lbfgs"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions(set(training.SCHEDULES))],
+        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither")],
+        "power_t": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta_1": [Interval(numbers.Real, 0, 1, closed="left")],
+        "beta_2": [Interval(numbers.Real, 0, 1, closed="left")],
+        "epsilon": [Interval(numbers.Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"),
+                             Options(numbers.Real, {np.inf})],
+        "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, momentum=0.9, nesterovs_momentum=True,
-                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, n_iter_no_change=10, warm_start=False):
+                 random_state=None, tol=1e-4, verbose=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 warm_start=False, max_fun=15000):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -168,6 +221,7 @@ class _DenseBase(BaseEstimator):
         self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
+        self.verbose = verbose
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
@@ -177,6 +231,7 @@ class _DenseBase(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
+        self.max_fun = max_fun
 
     # -- fitted parameters, read from the network -------------------------
 
@@ -193,16 +248,20 @@ class _DenseBase(BaseEstimator):
     # The fitted attributes a pickle holds as they are, with their types; the
     # network, its optimizer and a classifier's LabelBinarizer are held as
     # arrays and rebuilt.  A failed fit may leave the first few without a
-    # network; a network comes with all but n_iter_ and feature_names_in_.
+    # network; a network comes with all but n_iter_, loss_ (which pickles
+    # written before it existed lack) and feature_names_in_.
     _FITTED = {"n_features_in_": (int,), "feature_names_in_": (np.ndarray,),
                "n_outputs_": (int,), "n_layers_": (int,), "out_activation_": (str,),
-               "t_": (int,), "n_iter_": (int,), "loss_curve_": (list,),
+               "t_": (int,), "n_iter_": (int,), "loss_": (float,), "loss_curve_": (list,),
                "best_loss_": (float, type(None)), "validation_scores_": (list, type(None)),
                "best_validation_score_": (float, type(None)),
                "_no_improvement_count": (int,), "_learning_rate": (float,)}
     _FITTED_WITHOUT_NETWORK = {"n_features_in_", "feature_names_in_"}
-    _FITTED_OPTIONAL = {"n_iter_", "feature_names_in_"}
+    _FITTED_OPTIONAL = {"n_iter_", "loss_", "feature_names_in_"}
     _REBUILT = {"_network"}
+    # Parameters added since the first pickles of this format, which lack them:
+    # such a pickle loads with their defaults.
+    _NEWER_PARAMETERS = {"verbose", "max_fun"}
 
     def __reduce__(self):
         # A pickle (joblib, Dask, copy.deepcopy) is the class and one blob in the
@@ -258,7 +317,7 @@ class _DenseBase(BaseEstimator):
             raise ValueError(f"unexpected members {sorted(unexpected)}")
         params = _serialization.values_from_arrays(arrays, PARAMS)
         names = cls._get_param_names()
-        if missing := sorted(set(names) - set(params)):
+        if missing := sorted(set(names) - set(params) - cls._NEWER_PARAMETERS):
             raise ValueError(f"missing parameters {missing} of {cls.__name__}")
         if extra := sorted(set(params) - set(names)):
             raise ValueError(f"{cls.__name__} has no parameters {extra}")
@@ -333,6 +392,7 @@ class _DenseBase(BaseEstimator):
 
     # -- public API -------------------------------------------------------
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train for up to ``max_iter`` epochs on ``(X, y)``.
 
@@ -347,6 +407,15 @@ class _DenseBase(BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        sklearn.utils._param_validation.InvalidParameterError
+            A ``ValueError``, for a parameter outside the range that the MLP
+            takes (scikit-learn's parameter validation, as the fit starts).
+        ValueError
+            For solver="lbfgs", and for training that produced non-finite
+            weights (after ``max_iter`` epochs, as the MLP).
         """
         return self._fit(X, y, incremental=False)
 
@@ -358,32 +427,18 @@ class _DenseBase(BaseEstimator):
 
     # -- training ---------------------------------------------------------
 
-    def _check_parameters(self):
-        """``ValueError`` or ``TypeError`` for hyper-parameters that cannot be used."""
-        if self.solver == "lbfgs":
-            raise ValueError("solver='lbfgs' is not available: densecore trains by mini-batch "
-                             "gradient descent only; use solver='adam' or solver='sgd'")
-        _choice(self.solver, "solver", SOLVERS)
-        _choice(self.activation, "activation", tuple(ACTIVATIONS))
-        _choice(self.learning_rate, "learning_rate", tuple(training.SCHEDULES))
+    def _check_settings(self):
+        """``ValueError`` for what the parameter constraints leave open, before any
+        attribute changes: each hidden layer's size, and "lbfgs", which densecore
+        cannot train with yet."""
         _hidden_sizes(self.hidden_layer_sizes)
-        if self.batch_size != "auto":
-            check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
-        check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
-        check_scalar(self.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
-        for name in ("alpha", "power_t", "tol"):
-            check_scalar(getattr(self, name), name, numbers.Real, min_val=0)
-        for name in ("learning_rate_init", "epsilon"):
-            check_scalar(getattr(self, name), name, numbers.Real, min_val=0,
-                         include_boundaries="neither")
-        for name in ("momentum", "beta_1", "beta_2"):
-            check_scalar(getattr(self, name), name, numbers.Real, min_val=0, max_val=1,
-                         include_boundaries="left")
-        check_scalar(self.validation_fraction, "validation_fraction", numbers.Real,
-                     min_val=0, max_val=1, include_boundaries="neither")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver={self.solver!r} is not available: densecore trains by "
+                             "mini-batch gradient descent only; use solver='adam' or "
+                             "solver='sgd'")
 
     def _fit(self, X, y, *, incremental):
-        self._check_parameters()
+        self._check_settings()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         reset = not hasattr(self, "_network") or not (incremental or self.warm_start)
@@ -441,10 +496,11 @@ class _DenseBase(BaseEstimator):
         if self.early_stopping:
             X, X_val, Y, _, y, y_val = train_test_split(
                 X, Y, y, random_state=rng, test_size=self.validation_fraction,
-                stratify=self._stratify(y))
+                stratify=self._stratify(Y))
             if len(X_val) < 2:
-                raise ValueError("The validation set is too small: increase "
-                                 "validation_fraction or give more samples")
+                raise ValueError(f"The validation set is too small: {len(X_val)} sample(s), "
+                                 "2 at least; increase validation_fraction or give more "
+                                 "samples")
             validation = (X_val, y_val)
         batch_size = self._batch_size(len(X))
         # scikit-learn's L2 term is alpha over each batch's size.
@@ -479,12 +535,15 @@ class _DenseBase(BaseEstimator):
         else:
             rule = training.NoImprovement("loss", self.tol, self.n_iter_no_change,
                                           best=self.best_loss_, count=self._no_improvement_count)
+        callbacks = [_ProgressLines(schedule, rule, self._stall_message())] if self.verbose \
+            else []
         trained = training.train(run_epoch, epochs=1 if incremental else self.max_iter,
                                  schedule=schedule, rule=rule, stop_when_stalled=True,
-                                 checkpoint=checkpoint, validate=validate)
+                                 checkpoint=checkpoint, validate=validate, callbacks=callbacks)
         history = trained.history
         self.n_iter_ = len(history["loss"])
         self.t_ += self.n_iter_ * n_samples
+        self.loss_ = history["loss"][-1]
         self.loss_curve_ += history["loss"]
         if self.early_stopping:
             self.validation_scores_ += history["validation_score"]
@@ -498,8 +557,14 @@ class _DenseBase(BaseEstimator):
                           "reached and the optimization hasn't converged yet.",
                           ConvergenceWarning)
         if not np.isfinite(self._network.parameters).all():
-            raise ValueError("Training produced non-finite weights; scale the inputs "
-                             "or lower learning_rate_init")
+            raise ValueError("Solver produced non-finite parameter weights. The input data "
+                             "may contain large values and need to be preprocessed.")
+
+    def _stall_message(self):
+        """The MLP's words for a stalled stopping rule."""
+        monitored = "Validation score" if self.early_stopping else "Training loss"
+        return (f"{monitored} did not improve more than tol={self.tol:f} for "
+                f"{self.n_iter_no_change} consecutive epochs.")
 
     def _schedule(self, n_samples):
         """scikit-learn's schedule of the rate, from the current rate: the "sgd" solver's
@@ -538,9 +603,40 @@ class _DenseBase(BaseEstimator):
         return float(self._validation_score(y, outputs)) if np.isfinite(outputs).all() else np.nan
 
 
+class _ProgressLines:
+    """The MLP's verbose lines, printed to stdout after each epoch (a callback of
+    :func:`densecore.training.train`, which calls it once the stopping rule has
+    ruled): the epoch's loss, its validation score, and ``stall_message`` with
+    what the rule did, when it stalled."""
+
+    def __init__(self, schedule, rule, stall_message):
+        self.schedule, self.rule, self.stall_message = schedule, rule, stall_message
+
+    def on_epoch_end(self, epoch, logs):
+        print(f"Iteration {epoch + 1}, loss = {logs['loss']:.8f}")
+        if "validation_score" in logs:
+            print(f"Validation score: {logs['validation_score']:f}")
+        adaptive = isinstance(self.schedule, training.Adaptive)
+        if adaptive and self.schedule.rate < logs["learning_rate"]:
+            print(f"{self.stall_message} Setting learning rate to {self.schedule.rate:f}")
+        elif self.rule.stalled:  # training stops
+            reason = " Learning rate too small." if adaptive else ""
+            print(f"{self.stall_message}{reason} Stopping.")
+
+
 def _sklearn_name(activation):
     """scikit-learn's name of a densecore activation."""
     return SKLEARN_NAMES.get(activation, activation)
+
+
+def _first_binarizer(y, classes):
+    """The label binarizer of a first ``partial_fit``: fitted on ``classes``, or on a
+    multilabel ``y``'s columns."""
+    if type_of_target(y).startswith("multilabel"):
+        return LabelBinarizer().fit(y)
+    if classes is None:
+        raise ValueError("classes must be given on the first call to partial_fit")
+    return LabelBinarizer().fit(classes)
 
 
 def _from_bytes(data, cls):
@@ -582,33 +678,36 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
     (2, 3)
     """
 
+    @available_if(_has_stochastic_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None):
         """Train for one epoch on ``(X, y)``, going on from the current state.
+
+        Only with solver "sgd" or "adam", as MLPClassifier's.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             The training samples.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            The labels, or a multilabel indicator matrix.
+            The labels, or a multilabel indicator matrix; no class outside
+            ``classes_``.
         classes : array-like of shape (n_classes,), default=None
             Every class that ``y`` may hold over all calls: needed on the first
-            call (unless ``y`` is multilabel) and ignored afterwards.
+            call (unless ``y`` is multilabel: its columns are the classes) and
+            optional afterwards, when it must be ``classes_`` (else
+            ``ValueError``, as the MLP's).
 
         Returns
         -------
         self : object
             The updated estimator.
         """
-        if not hasattr(self, "_network"):
-            self._binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._binarizer.fit(y)
-            elif classes is None:
-                raise ValueError("classes must be given on the first call to partial_fit")
-            else:
-                self._binarizer.fit(classes)
-            self.classes_ = self._binarizer.classes_
+        binarizer = self._binarizer if hasattr(self, "classes_") else _first_binarizer(y, classes)
+        if classes is not None and not np.array_equal(unique_labels(classes), binarizer.classes_):
+            raise ValueError(f"classes must be the classes of the first call to partial_fit (or "
+                             f"fit), {binarizer.classes_}, got {unique_labels(classes)}")
+        self._binarizer, self.classes_ = binarizer, binarizer.classes_
         return self._fit(X, y, incremental=True)
 
     def predict(self, X):
@@ -646,6 +745,21 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
             return np.hstack([1 - outputs, outputs])
         return outputs
 
+    def predict_log_proba(self, X):
+        """The logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``: ``-inf`` where a probability is 0.
+        """
+        return np.log(self.predict_proba(X))
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
@@ -658,24 +772,44 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        if reset and not incremental:
+        if self._new_classes(incremental):
             self._binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._binarizer.classes_
-        elif self._binarizer.y_type_.startswith("multilabel"):
+        else:
+            self._check_classes(y, same=self.warm_start and not incremental)
+        dtype = X.dtype if reset else self._network.dtype
+        return X.astype(dtype, copy=False), self._binarizer.transform(y).astype(dtype), y
+
+    def _new_classes(self, incremental):
+        """Whether this fit sets ``classes_`` afresh, as the MLP decides: unless a
+        warm start or a later ``partial_fit`` goes on with the classes it has."""
+        return not hasattr(self, "classes_") or not (self.warm_start or incremental)
+
+    def _check_classes(self, y, *, same):
+        """``ValueError`` unless the labels ``y`` suit ``classes_``, as the MLP checks
+        them: the ``same`` classes (a warm start's fit), else no new one; a
+        multilabel model takes indicator matrices of its number of labels."""
+        if self._binarizer.y_type_.startswith("multilabel"):
             if y.ndim != 2 or y.shape[1] != len(self.classes_):
                 raise ValueError(f"y must be an indicator matrix of {len(self.classes_)} "
                                  f"labels, got shape {y.shape}")
-        elif len(unknown := np.setdiff1d(np.unique(y), self.classes_)):
+            return
+        classes = unique_labels(y)
+        if same and set(classes) != set(self.classes_):
+            raise ValueError("warm_start can only be used where `y` has the same classes as "
+                             f"in the previous call to fit. Previously got {self.classes_}, "
+                             f"`y` has {classes}")
+        if len(unknown := np.setdiff1d(classes, self.classes_)):
             raise ValueError(f"y has classes {unknown} that are not in classes_ "
                              f"{self.classes_}")
-        dtype = X.dtype if reset else self._network.dtype
-        return X.astype(dtype, copy=False), self._binarizer.transform(y).astype(dtype), y
 
     def _output_activation(self):
         return "softmax" if self._binarizer.y_type_ == "multiclass" else "sigmoid"
 
-    def _stratify(self, y):
-        return y if y.ndim == 1 else None
+    def _stratify(self, Y):
+        # As the MLP: the binarized labels when they are one column (two classes);
+        # it splits more classes, and multilabel targets, without stratifying.
+        return Y.astype(bool) if Y.shape[1] == 1 else None
 
     def _validation_score(self, y, outputs):
         return accuracy_score(y, self._binarizer.inverse_transform(outputs))
@@ -746,8 +880,13 @@ class DenseRegressor(RegressorMixin, _DenseBase):
     (3,)
     """
 
+    @available_if(_has_stochastic_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y):
         """Train for one epoch on ``(X, y)``, going on from the current state.
+
+        Only with solver "sgd" or "adam" (MLPRegressor means so too, but its
+        check of it is a no-op).
 
         Parameters
         ----------
@@ -802,7 +941,7 @@ class DenseRegressor(RegressorMixin, _DenseBase):
     def _gradient_scale(self):
         return self.n_outputs_
 
-    def _stratify(self, y):
+    def _stratify(self, Y):
         return None
 
     def _validation_score(self, y, outputs):

@@ -20,6 +20,7 @@ from densecore.__main__ import digits_split  # noqa: E402
 from densecore._serialization import to_arrays  # noqa: E402
 from densecore.sklearn import DenseClassifier  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -264,22 +265,39 @@ def test_dask_classifier_fits_and_predicts_lazily(client, digits):
     assert np.mean(clf.predict(X_test) == y_test) > 0.9
     assert clf.predict_proba(da.from_array(X_test, chunks=100)).compute().shape == (
         len(X_test), 10)
+    log_proba = clf.predict_log_proba(da.from_array(X_test, chunks=100))
+    assert isinstance(log_proba, da.Array)
+    # Chunks of rows may round the last bit otherwise than the whole.
+    np.testing.assert_allclose(log_proba.compute(), clf.predict_log_proba(X_test), rtol=1e-12)
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.predict_proba(X_test), clf.predict_proba(X_test))
 
 
-def test_dask_regressor_fits(client, digits):
+def test_dask_regressor_fits(client, digits, capsys):
     X, y = digits[:2]
-    reg = dd.DaskDenseRegressor((16,), max_iter=5, random_state=0)
-    reg.fit(da.from_array(X, chunks=720), da.from_array(y.astype(float), chunks=720))
+    # verbose prints the MLP's lines on the client; n_iter_no_change=inf never stops.
+    reg = dd.DaskDenseRegressor((16,), max_iter=5, random_state=0, verbose=True, tol=1e9,
+                                n_iter_no_change=np.inf)
+    with pytest.warns(ConvergenceWarning):
+        reg.fit(da.from_array(X, chunks=720), da.from_array(y.astype(float), chunks=720))
     assert reg.predict(da.from_array(X, chunks=720)).compute().shape == (len(X),)
+    lines = capsys.readouterr().out.splitlines()
+    assert reg.n_iter_ == 5 and lines == [f"Iteration {i + 1}, loss = {loss:.8f}"
+                                          for i, loss in enumerate(reg.loss_curve_)]
+    assert reg.loss_ == reg.loss_curve_[-1]
     with pytest.raises(ValueError, match="do not support early_stopping=True"):
         dd.DaskDenseRegressor(early_stopping=True).fit(da.from_array(X), da.from_array(y))
+    with pytest.raises(ValueError, match=r"train with a solver in \('sgd', 'adam'\), got "
+                                         r"solver='lbfgs'"):
+        dd.DaskDenseRegressor(solver="lbfgs").fit(da.from_array(X), da.from_array(y))
+    with pytest.raises(InvalidParameterError, match="'sync_every' parameter of "
+                                                    "DaskDenseRegressor must be an int"):
+        dd.DaskDenseRegressor(sync_every=0).fit(da.from_array(X), da.from_array(y))
 
 
 @pytest.mark.parametrize("schedule, patience, expected", [
     ("invscaling", 10, lambda t: 0.1 / (t + 1) ** 0.5),
-    # No epoch after the first improves by tol=inf: "adaptive" divides the rate by 5
+    # No epoch after the first improves by tol=1e9: "adaptive" divides the rate by 5
     # after epochs 3 and 5.
     ("adaptive", 1, lambda t: 0.1 / 5 ** 2),
 ])
@@ -287,7 +305,7 @@ def test_dask_classifier_follows_the_learning_rate_schedules(client, digits, sch
                                                             patience, expected):
     X, y = (da.from_array(a, chunks=720) for a in digits[:2])
     clf = dd.DaskDenseClassifier((16,), solver="sgd", learning_rate=schedule,
-                                 learning_rate_init=0.1, power_t=0.5, max_iter=6, tol=np.inf,
+                                 learning_rate_init=0.1, power_t=0.5, max_iter=6, tol=1e9,
                                  n_iter_no_change=patience, sync_every=4, random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
@@ -312,8 +330,12 @@ def test_dask_classifier_warm_start_goes_on_from_the_fitted_network(client, digi
     clf.fit(X, y)
     assert clf._network is first_network and len(clf.loss_curve_) == 4
     assert clf.loss_curve_[2] < first_loss  # went on from where it stopped
-    with pytest.raises(ValueError, match=r"classes \[10\] that are not in classes_"):
+    # As MLPClassifier: a warm start must see the classes it saw before.
+    with pytest.raises(ValueError, match=r"warm_start can only be used where `y` has the same "
+                                         r"classes .* `y` has \[ 1  2 .* 10\]"):
         clf.fit(X, da.where(y == 0, 10, y))
+    with pytest.raises(ValueError, match=r"same classes .* `y` has \[1 2 3 4 5 6 7 8 9\]"):
+        clf.fit(X, da.where(y == 0, 1, y))  # no class 0
 
 
 def test_a_dask_fitted_estimator_pickles_its_whole_state(client, digits):

@@ -58,8 +58,11 @@ def test_a_version_1_estimator_pickle_loads_and_trains_on(name, method):
     pytest.importorskip("sklearn")
     model = pickle.loads((V1 / f"{name}-v1.pickle").read_bytes())
     np.testing.assert_array_equal(getattr(model, method)(X), EXPECTED[f"{name}/{method}"])
+    # Parameters and attributes added since: the defaults, and loss_ after training.
+    assert model.verbose is False and model.max_fun == 15000 and not hasattr(model, "loss_")
     y = EXPECTED["labels"] if name == "classifier" else EXPECTED["targets"].ravel()
     model.partial_fit(X, y)
+    assert model.loss_ == model.loss_curve_[-1]
     # The optimizer state went on with the estimator's schedule: bit for bit.
     np.testing.assert_array_equal(getattr(model, method)(X),
                                   EXPECTED[f"{name}/resumed/{method}"])

@@ -3,6 +3,7 @@ import copy
 import io
 import pickle
 import pickletools
+import re
 import subprocess
 import sys
 import warnings
@@ -16,11 +17,13 @@ import joblib  # noqa: E402  (a scikit-learn dependency)
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_digits, make_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
+from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import estimator_checks_generator  # noqa: E402
+from sklearn.utils.estimator_checks import (  # noqa: E402
+    check_param_validation, estimator_checks_generator)
 from threadpoolctl import threadpool_limits  # noqa: E402  (a scikit-learn dependency)
 
 from densecore.sklearn import DenseClassifier, DenseRegressor  # noqa: E402
@@ -84,9 +87,68 @@ def test_defaults_are_mlps():
 
 def test_lbfgs_is_refused_at_fit_not_before():
     X, y = small_data()
-    model = DenseRegressor(solver="lbfgs")
-    with pytest.raises(ValueError, match="lbfgs"):
+    model = DenseRegressor(solver="lbfgs", max_fun=10)
+    with pytest.raises(ValueError, match="solver='lbfgs' is not available"):
         model.fit(X, y)
+    assert not hasattr(model, "n_features_in_")  # refused before any attribute changed
+
+
+@pytest.mark.parametrize("Model", [DenseClassifier, DenseRegressor])
+def test_lbfgs_has_no_partial_fit(Model):
+    # As MLPClassifier's; MLPRegressor's check forgets to call itself and keeps one.
+    assert not hasattr(Model(solver="lbfgs"), "partial_fit")
+    with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as error:
+        Model(solver="lbfgs").partial_fit
+    assert str(error.value.__cause__) == ("partial_fit needs a solver in ('sgd', 'adam'), got "
+                                          "solver='lbfgs'")
+    assert hasattr(Model(solver="sgd"), "partial_fit")
+
+
+@pytest.mark.parametrize("name", ["DenseClassifier", "DenseRegressor", "DaskDenseClassifier",
+                                  "DaskDenseRegressor"])
+def test_sklearns_own_parameter_validation_check(name):
+    # A constraint for every parameter, and InvalidParameterError from fit and
+    # partial_fit for a value outside each (the Dask fit refuses before it needs
+    # a cluster).
+    check_param_validation(name, estimator_class(name)(hidden_layer_sizes=(3,), max_iter=2))
+
+
+@pytest.mark.parametrize("Model", [DenseClassifier, DenseRegressor])
+@pytest.mark.parametrize("setting, message", [
+    (dict(momentum=1.5), r"'momentum' parameter .* in the range \[0.0, 1.0\]. Got 1.5"),
+    (dict(beta_1=1.0), r"'beta_1' parameter .* in the range \[0.0, 1.0\). Got 1.0"),
+    (dict(validation_fraction=1.0), r"'validation_fraction' parameter .* \[0.0, 1.0\)"),
+    (dict(n_iter_no_change=0), r"'n_iter_no_change' parameter .* an int in the range "
+                               r"\[1, inf\) or a float among \{inf\}. Got 0"),
+    (dict(n_iter_no_change=2.5), "'n_iter_no_change' parameter"),
+    (dict(tol=np.inf), r"'tol' parameter .* \[0.0, inf\). Got inf"),
+    (dict(solver="newton"), r"'solver' parameter .* among \{.*'lbfgs'.*\}"),
+    (dict(activation="softmax"), r"'activation' parameter .*'leaky_relu'"),
+    (dict(max_fun=0), "'max_fun' parameter"),
+    (dict(verbose="loud"), "'verbose' parameter"),
+    (dict(shuffle=1), "'shuffle' parameter .* an instance of 'bool'"),
+])
+def test_parameters_out_of_the_mlps_ranges_are_invalid(Model, setting, message):
+    X, y = make_classification(n_samples=20, n_features=4, random_state=0)
+    model = Model(hidden_layer_sizes=(3,), **setting)
+    with pytest.raises(InvalidParameterError, match=message):
+        model.fit(X, y)
+    assert not hasattr(model, "n_features_in_")
+    if setting.get("solver") != "newton":  # which has no partial_fit
+        with pytest.raises(InvalidParameterError, match=message):
+            model.partial_fit(X, y, **({"classes": [0, 1]} if Model is DenseClassifier
+                                       else {}))
+
+
+@pytest.mark.parametrize("Model", [DenseClassifier, DenseRegressor])
+def test_the_ends_of_the_mlps_ranges_train(Model):
+    # Values the MLP takes that densecore's optimizers used to refuse.
+    X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    for setting in (dict(solver="sgd", momentum=1.0), dict(solver="sgd", momentum=0.0),
+                    dict(solver="adam", beta_1=0.0, beta_2=0.0),
+                    dict(early_stopping=True, validation_fraction=0.5)):
+        model = Model(hidden_layer_sizes=(3,), max_iter=3, random_state=0, **setting).fit(X, y)
+        assert model.n_iter_ == 3 and np.isfinite(model.loss_)
 
 
 def test_coefs_are_sklearn_oriented_and_predict_with_them():
@@ -149,6 +211,142 @@ def test_partial_fit_needs_classes_first_and_knows_them_after():
         model.partial_fit(X, y + 5)
 
 
+def test_classes_of_a_later_partial_fit_must_be_the_first_ones():
+    X, y = make_classification(n_samples=40, n_features=4, random_state=0)
+    model = DenseClassifier(hidden_layer_sizes=(4,), random_state=0)
+    model.partial_fit(X, y, classes=[0, 1])
+    model.partial_fit(X, y, classes=np.array([1, 0]))  # the same classes, in any order
+    t = model.t_
+    with pytest.raises(ValueError, match=r"classes must be the classes of the first call to "
+                                         r"partial_fit \(or fit\), \[0 1\], got \[1 2\]"):
+        model.partial_fit(X, y, classes=[1, 2])
+    assert model.t_ == t and model.classes_.tolist() == [0, 1]
+    # After fit too, and for the columns of a multilabel indicator.
+    fitted = DenseClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="got \\[0 1 2\\]"):
+        fitted.partial_fit(X, y, classes=[0, 1, 2])
+    Y = np.column_stack([y, 1 - y, X[:, 0] > 0]).astype(int)
+    multilabel = DenseClassifier(hidden_layer_sizes=(4,))
+    with pytest.raises(ValueError, match=r"\[0 1 2\], got \[0 1 2 3\]"):
+        multilabel.partial_fit(X, Y, classes=[0, 1, 2, 3])
+    assert not hasattr(multilabel, "classes_")
+    multilabel.partial_fit(X, Y, classes=[0, 1, 2]).partial_fit(X, Y)
+    assert multilabel.predict_proba(X).shape == (40, 3)
+
+
+def test_a_warm_start_refuses_other_classes_as_mlp_classifier_does():
+    X, y = make_classification(n_samples=60, n_features=4, n_classes=3, n_informative=3,
+                               n_redundant=0, random_state=0)
+    for Model in (DenseClassifier, MLPClassifier):
+        model = Model(hidden_layer_sizes=(4,), max_iter=2, warm_start=True, random_state=0)
+        model.fit(X, y)
+        for other in (np.where(y == 2, 1, y), np.where(y == 2, 3, y)):
+            message = ("warm_start can only be used where `y` has the same classes as in the "
+                       f"previous call to fit. Previously got [0 1 2], `y` has {np.unique(other)}")
+            with pytest.raises(ValueError, match=re.escape(message)):
+                model.fit(X, other)
+        model.fit(X[::-1], y[::-1])  # the same classes go on
+        assert model.n_iter_ == 2 and len(model.loss_curve_) == 4
+    # partial_fit takes a batch without every class, warm start or not (the MLP
+    # refuses it under warm_start: scikit-learn issue #11758).
+    model = DenseClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True).fit(X, y)
+    model.partial_fit(X[y < 2], y[y < 2])
+    assert model.t_ == 2 * 60 + np.sum(y < 2)
+    # Without warm_start, a fit starts afresh with any classes.
+    model.set_params(warm_start=False).fit(X, np.where(y == 2, 3, y))
+    assert model.classes_.tolist() == [0, 1, 3]
+
+
+def test_early_stopping_stratifies_two_classes_only_as_mlp_classifier():
+    X = np.arange(40.0).reshape(20, 2)
+    binary, three = np.r_[np.zeros(19), 1], np.r_[np.zeros(18), 1, 2]
+    for Model in (DenseClassifier, MLPClassifier):
+        with pytest.raises(ValueError, match=r"The least populated class.* only 1 member.*"
+                                             r"Classes with too few members are: \['True'\]"):
+            Model(early_stopping=True, validation_fraction=0.2).fit(X, binary)
+        # More classes are split without stratifying: one sample of a class is fine.
+        Model(early_stopping=True, validation_fraction=0.2, max_iter=2).fit(X, three)
+
+
+def test_n_iter_no_change_inf_never_stops_early():
+    X, y = small_data()
+    model = DenseRegressor(hidden_layer_sizes=(3,), tol=1e9, n_iter_no_change=np.inf,
+                           max_iter=40, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    # No epoch after the first improved by tol: the count grew every epoch.
+    assert model.n_iter_ == 40 and model._no_improvement_count == 39
+    assert pickle.loads(pickle.dumps(model)).n_iter_no_change == np.inf
+
+
+def test_loss_is_the_last_epochs_loss_as_mlps():
+    X, y = small_data(n_samples=100)
+    settings = dict(hidden_layer_sizes=(5,), max_iter=6, random_state=0)
+    for Model, Peer in ((DenseRegressor, MLPRegressor), (DenseClassifier, MLPClassifier)):
+        target = y if Model is DenseRegressor else y > 0
+        ours, theirs = Model(**settings).fit(X, target), Peer(**settings).fit(X, target)
+        for model in (ours, theirs):
+            assert isinstance(model.loss_, float) and model.loss_ == model.loss_curve_[-1]
+        ours.partial_fit(X, target)
+        assert ours.loss_ == ours.loss_curve_[-1] and len(ours.loss_curve_) == 7
+    # With early stopping: the last epoch's, not the best epoch's kept weights'.
+    stopped = DenseRegressor(early_stopping=True, tol=1e9, n_iter_no_change=1,
+                             **settings).fit(X, y)
+    assert stopped.n_iter_ == 3 and stopped.loss_ == stopped.loss_curve_[-1]
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
+def test_predict_log_proba_is_the_log_of_predict_proba(kind):
+    X, y = make_classification(n_samples=60, n_features=4, n_classes=3, n_informative=3,
+                               n_redundant=0, random_state=0)
+    target = {"binary": y > 0, "multiclass": y,
+              "multilabel": np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int)}[kind]
+    model = DenseClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    proba = model.fit(X, target).predict_proba(X)
+    np.testing.assert_array_equal(model.predict_log_proba(X), np.log(proba))
+    assert model.predict_log_proba(X).shape == (60, 2 if kind == "binary" else 3)
+
+
+def mlp_lines(text):
+    """Printed lines with the numbers that two MLPs may differ in blanked out."""
+    return re.sub(r"(loss = |Validation score: )\S+", r"\1#", text).splitlines()
+
+
+@pytest.mark.parametrize("settings", [
+    # Every epoch fails to improve by tol: the rule fires after epoch 2, 4, ...
+    dict(solver="sgd", learning_rate="adaptive", learning_rate_init=1e-5),
+    dict(solver="adam", early_stopping=True, validation_fraction=0.2),
+    dict(solver="sgd", learning_rate="invscaling"),
+], ids=["adaptive", "early stopping", "invscaling"])
+@pytest.mark.parametrize("Model, Peer", [(DenseRegressor, MLPRegressor),
+                                         (DenseClassifier, MLPClassifier)])
+def test_verbose_prints_the_lines_the_mlp_prints(Model, Peer, settings, capsys):
+    X, y = small_data(n_samples=60)
+    y = y if Model is DenseRegressor else y > 0
+    common = dict(hidden_layer_sizes=(3,), tol=1e9, n_iter_no_change=1, max_iter=50,
+                  random_state=0, verbose=True, **settings)
+    peer = Peer(**common).fit(X, y)
+    theirs = capsys.readouterr().out
+    model = Model(**common).fit(X, y)
+    ours = capsys.readouterr().out
+    assert mlp_lines(ours) == mlp_lines(theirs)
+    assert ours.count("Iteration") == model.n_iter_ and ours.endswith("Stopping.\n")
+    assert f"Iteration 1, loss = {model.loss_curve_[0]:.8f}\n" in ours
+    if not model.early_stopping:  # which partial_fit refuses
+        # An epoch of its own, counted from 1, under the rule carried over.
+        peer.partial_fit(X, y)
+        theirs = capsys.readouterr().out
+        model.partial_fit(X, y)
+        ours = capsys.readouterr().out
+        assert mlp_lines(ours) == mlp_lines(theirs) and ours.startswith("Iteration 1, loss = ")
+
+
+def test_verbose_is_silent_by_default(capsys):
+    X, y = small_data()
+    DenseRegressor(hidden_layer_sizes=(3,), max_iter=3).fit(X, y).partial_fit(X, y)
+    assert capsys.readouterr() == ("", "")
+
+
 def test_binary_has_one_sigmoid_output_and_multilabel_one_per_label():
     X, y = make_classification(n_samples=60, n_features=4, random_state=0)
     binary = DenseClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
@@ -200,6 +398,9 @@ def test_stopping_rule_runs_as_many_epochs_as_sklearn(solver, schedule):
     (DenseRegressor, MLPRegressor, 2, dict(solver="adam")),
     (DenseClassifier, MLPClassifier, 2, dict(solver="sgd", momentum=0.5)),
     (DenseClassifier, MLPClassifier, 3, dict(solver="adam")),
+    # The ends of the ranges: momentum without decay, Adam without memory.
+    (DenseRegressor, MLPRegressor, 2, dict(solver="sgd", momentum=1.0)),
+    (DenseClassifier, MLPClassifier, 3, dict(solver="adam", beta_1=0.0, beta_2=0.0)),
 ])
 def test_same_start_same_steps_as_sklearn(Model, Peer, targets, settings):
     # From the same weights, with batches of 16 (the last one of 2) and a large
@@ -551,6 +752,16 @@ def test_a_corrupted_pickle_is_refused(remove, add, message):
     members.update(add)
     with pytest.raises(ValueError, match=message):
         load_members(members)
+
+
+def test_a_pickle_from_before_verbose_max_fun_and_loss_loads_with_their_defaults():
+    members = fitted_pickle_members()
+    assert members.pop(P + "verbose/bool") == False  # noqa: E712  (a numpy bool)
+    assert members.pop(P + "max_fun/int") == 15000
+    loss = float(members.pop(F + "loss_/float"))
+    model = load_members(members)
+    assert model.get_params()["verbose"] is False and model.max_fun == 15000
+    assert not hasattr(model, "loss_") and model.loss_curve_[-1] == loss
 
 
 def test_a_pickle_without_its_network_is_refused():

@@ -38,7 +38,9 @@ def numpy_update(name, param, grad, slots, rate, alpha, scale, b1, b2, eps, nest
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("optimizer", [SGD(), SGD(0.9), SGD(0.8, nesterov=True), Adam()])
+@pytest.mark.parametrize("optimizer", [SGD(), SGD(0.9), SGD(0.8, nesterov=True), SGD(1.0),
+                                       SGD(1.0, nesterov=True), Adam(),
+                                       Adam(beta_1=0.0, beta_2=0.0)], ids=repr)
 def test_optimizer_kernel_matches_numpy(dtype, optimizer):
     rng = np.random.default_rng(0)
     param = rng.standard_normal(17).astype(dtype)
@@ -76,6 +78,9 @@ PARITY = [
     (SGD(momentum=0.9, nesterov=True), {"clip_norm": None}),
     (Adam(beta_1=0.8, beta_2=0.99, epsilon=1e-7), {"clip_norm": None}),
     (Adam(), {"clip_norm": 0.5}),
+    # The ends of the ranges: momentum without decay, moments without memory.
+    (SGD(momentum=1.0, nesterov=True), {"clip_norm": None}),
+    (Adam(beta_1=0.0, beta_2=0.0), {"clip_norm": None}),
 ]
 
 
@@ -351,7 +356,9 @@ def test_fit_rejects_bad_training_options(options, error):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    ({"momentum": 1.0}, "momentum"), ({"nesterov": True}, "nesterov"),
+    ({"momentum": 1.5}, r"momentum must lie in \[0, 1\], got 1.5"),
+    ({"momentum": -0.1}, "momentum"), ({"momentum": np.nan}, "momentum"),
+    ({"nesterov": True}, "nesterov"),
 ])
 def test_sgd_settings_are_checked(arguments, message):
     with pytest.raises(ValueError, match=message):
@@ -359,8 +366,10 @@ def test_sgd_settings_are_checked(arguments, message):
 
 
 def test_adam_settings_are_checked():
-    with pytest.raises(ValueError, match="beta_1"):
+    with pytest.raises(ValueError, match=r"beta_1 must lie in \[0, 1\), got 1.0"):
         Adam(beta_1=1.0)
+    with pytest.raises(ValueError, match="beta_2"):
+        Adam(beta_2=-0.5)
     with pytest.raises(ValueError, match="epsilon"):
         Adam(epsilon=0)
 
