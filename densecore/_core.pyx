@@ -379,7 +379,9 @@ cdef double loss_gradient(int loss, int activation, const floating* signal,
     and poisson an exp output (the caller checks): their gradients through the
     activation collapse to out - target.
     """
-    cdef floating scale = <floating>1 / (rows if weight == NULL else sum_of(weight, rows))
+    cdef double whole = rows if weight == NULL else sum_of(weight, rows)
+    # A batch whose weights are all 0 has no mean: it adds nothing to the gradient.
+    cdef floating scale = 0 if whole == 0 else <floating>1 / whole
     cdef double total
     if loss == CROSS_ENTROPY:
         return _cross_entropy(signal, out, target, weight, delta, rows, cols, scale)

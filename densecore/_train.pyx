@@ -201,6 +201,9 @@ cdef double _epoch(DenseLayer* layers, int n_layers, const Settings* settings,
         _gather(&Y[0, 0], &y_batch[0, 0], &order[start], rows, Y.shape[1])
         if weight != NULL:
             _gather(weight, &w_batch[0, 0], &order[start], rows, 1)
+            if core.sum_of(batch_weight, rows) == 0:  # nothing to learn from: no step
+                start += rows
+                continue
         weight_sum[0] += rows if weight == NULL else core.sum_of(batch_weight, rows)
         step[0] += 1
         total += _step(layers, n_layers, settings, &x_batch[0, 0], &y_batch[0, 0],

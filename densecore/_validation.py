@@ -90,7 +90,7 @@ def finite_number(value, name, *, minimum, open_interval=False):
 
 def sample_weights(sample_weight, n_samples, dtype):
     """``sample_weight`` as a C-contiguous 1-D array of ``dtype`` with one finite,
-    non-negative weight per sample and a positive sum; None stays None."""
+    non-negative weight per sample, not all zero; None stays None."""
     if sample_weight is None:
         return None
     weights = real_array(sample_weight, "sample_weight")
@@ -98,7 +98,8 @@ def sample_weights(sample_weight, n_samples, dtype):
         raise ValueError(f"sample_weight must hold one weight per sample, shape "
                          f"({n_samples},), got shape {weights.shape}")
     weights = as_matrix(weights.reshape(-1, 1), "sample_weight", dtype, 1).ravel()
-    if weights.min(initial=0) < 0 or not weights.sum() > 0:
-        raise ValueError("sample_weight must be non-negative with a positive sum, got "
-                         f"values from {weights.min()} to {weights.max()}")
+    if weights.min(initial=0) < 0:
+        raise ValueError(f"sample_weight must be non-negative, got {weights.min()}")
+    if not weights.any():
+        raise ValueError("sample_weight must hold at least one non-zero weight, got all zero")
     return weights

@@ -369,24 +369,6 @@ class _DaskDenseMixin:
     """``fit`` on Dask arrays by :func:`fit`, and prediction on Dask arrays, for the
     estimators of :mod:`densecore.sklearn`, whose parameters and numpy methods are kept."""
 
-    # scikit-learn reads the parameters from this signature: the base's, and sync_every.
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 warm_start=False, max_fun=15000, sync_every=1):
-        super().__init__(
-            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
-            tol=tol, verbose=verbose, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start, max_fun=max_fun)
-        self.sync_every = sync_every
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train for up to ``max_iter`` epochs on Dask arrays, on the default client.
@@ -426,7 +408,7 @@ class _DaskDenseMixin:
 
         def run_epoch(rate):
             mean_loss = run.epoch(self._step_rate(rate))["loss"]
-            return {"loss": self._penalized(mean_loss, n_samples, batch_size)}
+            return {"loss": self._penalized(mean_loss, n_samples, -(-n_samples // batch_size))}
 
         # scikit-learn's epochs, schedules and stopping rules, on the cluster.
         self._run_epochs(run_epoch, n_samples, None, incremental=False)
@@ -486,6 +468,24 @@ class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
     >>> clf.predict(X).compute()  # doctest: +SKIP
     """
 
+    # scikit-learn reads the parameters from this signature: the base's, and sync_every.
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 warm_start=False, max_fun=15000, sync_every=1):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start, max_fun=max_fun)
+        self.sync_every = sync_every
+
     _parameter_constraints = {**DenseClassifier._parameter_constraints, **_SYNC_EVERY}
 
     def predict_proba(self, X):
@@ -513,6 +513,25 @@ class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
 class DaskDenseRegressor(_DaskDenseMixin, DenseRegressor):
     __doc__ = f"""A :class:`densecore.sklearn.DenseRegressor` that trains on Dask arrays.
     {_DASK_PARAMETERS}"""
+
+    # scikit-learn reads the parameters from this signature: the base's, and sync_every.
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 warm_start=False, max_fun=15000, sync_every=1):
+        super().__init__(
+            loss, hidden_layer_sizes, activation, solver=solver, alpha=alpha,
+            batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start, max_fun=max_fun)
+        self.sync_every = sync_every
 
     _parameter_constraints = {**DenseRegressor._parameter_constraints, **_SYNC_EVERY}
 

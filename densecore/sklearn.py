@@ -23,16 +23,19 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from densecore import _serialization, activations, losses, optimizers, training
+from densecore._validation import sample_weights
 from densecore.network import Network
 
 __all__ = ["DenseClassifier", "DenseRegressor"]
 
 # The one activation scikit-learn names otherwise ("logistic" for sigmoid).
 SKLEARN_NAMES = {"sigmoid": "logistic"}
+# The activations only the MLP's output layer has: softmax, and exp for "poisson".
+OUTPUTS_ONLY = {"softmax", "exp"}
 # scikit-learn's names for the hidden activations -> densecore's: every row of
-# densecore's table but softmax, which is for outputs.
+# densecore's table but the outputs'.
 ACTIVATIONS = {SKLEARN_NAMES.get(name, name): name for name in activations.ACTIVATIONS
-               if name != "softmax"}
+               if name not in OUTPUTS_ONLY}
 # The MLP's stochastic solvers, densecore's optimizers of the same names: the ones
 # that step through mini-batches (partial_fit and the Dask estimators need one).
 SOLVERS = ("sgd", "adam")
@@ -55,14 +58,15 @@ _PARAMETERS = """
     ----------
     hidden_layer_sizes : int or tuple of int, default=(100,)
         The number of units of each hidden layer.
-    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, default="relu"
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu"}, default="relu"
         The hidden layers' activation ("logistic" is densecore's "sigmoid").
     solver : {"sgd", "adam", "lbfgs"}, default="adam"
-        :class:`densecore.SGD` with ``momentum`` and ``nesterovs_momentum``, or
-        :class:`densecore.Adam` with ``beta_1``, ``beta_2`` and ``epsilon``.
-        "lbfgs" is a valid setting, but densecore cannot train with it yet:
-        ``fit`` raises ``ValueError``; and there is no ``partial_fit`` with it,
-        as in MLPClassifier.
+        :class:`densecore.SGD` with ``momentum`` and ``nesterovs_momentum``,
+        :class:`densecore.Adam` with ``beta_1``, ``beta_2`` and ``epsilon``, or
+        :class:`densecore.LBFGS` (scipy's L-BFGS-B on the whole training set,
+        the loss and gradient computed by the compiled kernels) with
+        ``max_iter``, ``max_fun`` and ``tol``; there is no ``partial_fit`` with
+        it, as in MLPClassifier.
     alpha : float, default=0.0001
         L2 penalty as scikit-learn counts it: ``0.5 * alpha * ||W||^2`` per
         mini-batch, divided by the batch's size.
@@ -115,8 +119,8 @@ _PARAMETERS = """
         Whether ``fit`` goes on from the current weights instead of new ones.
         A classifier's warm start must see the classes it saw before.
     max_fun : int, default=15000
-        The most loss evaluations of "lbfgs" (kept for the MLP's parameters;
-        not used by "sgd" and "adam").
+        The most loss evaluations of "lbfgs"; ``max_iter`` bounds its
+        iterations and ``tol`` is its gradient tolerance (scipy's ``gtol``).
 """
 
 _ATTRIBUTES = """
@@ -261,7 +265,7 @@ class _DenseBase(BaseEstimator):
     _REBUILT = {"_network"}
     # Parameters added since the first pickles of this format, which lack them:
     # such a pickle loads with their defaults.
-    _NEWER_PARAMETERS = {"verbose", "max_fun"}
+    _NEWER_PARAMETERS = {"verbose", "max_fun", "loss"}
 
     def __reduce__(self):
         # A pickle (joblib, Dask, copy.deepcopy) is the class and one blob in the
@@ -393,8 +397,8 @@ class _DenseBase(BaseEstimator):
     # -- public API -------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Train for up to ``max_iter`` epochs on ``(X, y)``.
+    def fit(self, X, y, sample_weight=None):
+        """Train for up to ``max_iter`` epochs (or L-BFGS iterations) on ``(X, y)``.
 
         Parameters
         ----------
@@ -402,6 +406,11 @@ class _DenseBase(BaseEstimator):
             The training samples.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, as the MLP's: each sample's loss and gradient
+            count so many times, every mean is the weighted mean (the
+            early-stopping score too), and a mini-batch whose weights are all 0
+            takes no step.
 
         Returns
         -------
@@ -414,10 +423,10 @@ class _DenseBase(BaseEstimator):
             A ``ValueError``, for a parameter outside the range that the MLP
             takes (scikit-learn's parameter validation, as the fit starts).
         ValueError
-            For solver="lbfgs", and for training that produced non-finite
-            weights (after ``max_iter`` epochs, as the MLP).
+            For training that produced non-finite weights (after ``max_iter``
+            epochs, as the MLP).
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False)
 
     def _predict_outputs(self, X):
         """The network's outputs for ``X``, ``(n_samples, n_outputs_)``."""
@@ -429,26 +438,25 @@ class _DenseBase(BaseEstimator):
 
     def _check_settings(self):
         """``ValueError`` for what the parameter constraints leave open, before any
-        attribute changes: each hidden layer's size, and "lbfgs", which densecore
-        cannot train with yet."""
+        attribute changes: each hidden layer's size."""
         _hidden_sizes(self.hidden_layer_sizes)
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver={self.solver!r} is not available: densecore trains by "
-                             "mini-batch gradient descent only; use solver='adam' or "
-                             "solver='sgd'")
 
-    def _fit(self, X, y, *, incremental):
+    def _fit(self, X, y, sample_weight, *, incremental):
         self._check_settings()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         reset = not hasattr(self, "_network") or not (incremental or self.warm_start)
         X, Y, y = self._validate_training_data(X, y, reset=reset, incremental=incremental)
+        weight = sample_weights(sample_weight, len(X), X.dtype)
         rng = check_random_state(self.random_state)
         if reset:
             self._initialize(X.shape[1], Y.shape[1], X.dtype, rng)
         if reset or not incremental:
             self._start_optimizer()
-        self._train(X, Y, y, rng, incremental=incremental)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, weight)
+        else:
+            self._train(X, Y, y, weight, rng, incremental=incremental)
         return self
 
     def _initialize(self, n_features, n_outputs, dtype, rng):
@@ -475,6 +483,8 @@ class _DenseBase(BaseEstimator):
 
     def _new_optimizer(self):
         """The densecore optimizer that the parameters describe."""
+        if self.solver == "lbfgs":
+            return optimizers.LBFGS(max_fun=self.max_fun, tol=self.tol)
         if self.solver == "sgd":
             return optimizers.SGD(momentum=self.momentum,
                                   nesterov=self.nesterovs_momentum and self.momentum > 0)
@@ -490,20 +500,33 @@ class _DenseBase(BaseEstimator):
         """
         return 1
 
-    def _train(self, X, Y, y, rng, *, incremental):
+    def _fit_lbfgs(self, X, Y, weight):
+        """Minimize the loss of the whole of ``(X, Y)`` by L-BFGS, as the MLP."""
+        # scikit-learn's L2 term is alpha over the summed weight.
+        session = self._network.training_session(
+            min(len(X), training.FULL_BATCH_ROWS), alpha=self.alpha / self._gradient_scale(),
+            l2_per_sample=True, rollback=False)
+        X, Y = session.data(X, Y)
+        callbacks = [_ProgressLines()] if self.verbose else []
+        result = training.minimize(session, X, Y, max_iter=self.max_iter, sample_weight=weight,
+                                   callbacks=callbacks).result
+        self.n_iter_ = min(int(result.nit), self.max_iter)
+        samples = len(X) if weight is None else float(weight.sum())
+        self.loss_ = self._penalized(self._network.evaluate(X, Y, weight)["loss"], samples, 1)
+        if result.status != 0:
+            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                          f"(status={result.status}): {result.message}. Increase the number "
+                          f"of iterations (max_iter={self.max_iter}) or of loss evaluations "
+                          f"(max_fun={self.max_fun}), or scale the data.", ConvergenceWarning)
+        self._check_finite()
+
+    def _train(self, X, Y, y, weight, rng, *, incremental):
         """One epoch, or up to ``max_iter`` with scikit-learn's stopping rules."""
         validation = None
         if self.early_stopping:
-            X, X_val, Y, _, y, y_val = train_test_split(
-                X, Y, y, random_state=rng, test_size=self.validation_fraction,
-                stratify=self._stratify(Y))
-            if len(X_val) < 2:
-                raise ValueError(f"The validation set is too small: {len(X_val)} sample(s), "
-                                 "2 at least; increase validation_fraction or give more "
-                                 "samples")
-            validation = (X_val, y_val)
+            (X, Y, y, weight), validation = self._split_validation(X, Y, y, weight, rng)
         batch_size = self._batch_size(len(X))
-        # scikit-learn's L2 term is alpha over each batch's size.
+        # scikit-learn's L2 term is alpha over each batch's size (or summed weight).
         session = self._network.training_session(
             batch_size, alpha=self.alpha / self._gradient_scale(), l2_per_sample=True,
             rollback=False)
@@ -511,10 +534,23 @@ class _DenseBase(BaseEstimator):
 
         def run_epoch(rate):
             order = rng.permutation(len(X)) if self.shuffle else np.arange(len(X))
-            tally = session.epoch(X, Y, order, self._step_rate(rate))
-            return {"loss": self._penalized(tally.loss / len(X), len(X), batch_size)}
+            tally = session.epoch(X, Y, order, self._step_rate(rate), weight)
+            mean = tally.loss / tally.samples if tally.samples else np.nan
+            return {"loss": self._penalized(mean, tally.samples, -(-len(X) // batch_size))}
 
         self._run_epochs(run_epoch, len(X), validation, incremental=incremental)
+
+    def _split_validation(self, X, Y, y, weight, rng):
+        """``((X, Y, y, weight) to train on, (X_val, y_val, weight_val))``, the
+        weights None where none are given, split as the MLP splits them."""
+        arrays = [X, Y, y] + ([] if weight is None else [weight])
+        split = train_test_split(*arrays, random_state=rng, test_size=self.validation_fraction,
+                                 stratify=self._stratify(Y))
+        kept, held_out = split[0::2] + [None] * 4, split[1::2] + [None] * 4
+        if len(held_out[0]) < 2:
+            raise ValueError(f"The validation set is too small: {len(held_out[0])} sample(s), "
+                             "2 at least; increase validation_fraction or give more samples")
+        return tuple(kept[:4]), (held_out[0], held_out[2], held_out[3])
 
     def _run_epochs(self, run_epoch, n_samples, validation, *, incremental):
         """Run ``run_epoch(learning_rate) -> {"loss": ...}`` for one epoch, or up to
@@ -556,6 +592,10 @@ class _DenseBase(BaseEstimator):
             warnings.warn(f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
                           "reached and the optimization hasn't converged yet.",
                           ConvergenceWarning)
+        self._check_finite()
+
+    def _check_finite(self):
+        """The MLP's ``ValueError`` if training left non-finite weights."""
         if not np.isfinite(self._network.parameters).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data "
                              "may contain large values and need to be preprocessed.")
@@ -590,17 +630,19 @@ class _DenseBase(BaseEstimator):
         (Adam's steps do not depend on the scale)."""
         return rate * (self._gradient_scale() if self.solver == "sgd" else 1)
 
-    def _penalized(self, mean_loss, n_samples, batch_size):
+    def _penalized(self, mean_loss, samples, n_batches):
         """An epoch's mean loss with scikit-learn's L2 term: ``0.5 * alpha * ||W||^2``
-        over each batch's size, weighted by the batch's share of the samples."""
-        n_batches = -(-n_samples // batch_size)
+        over each of ``n_batches`` batches' size (or summed weight), weighted by the
+        batch's share of the ``samples`` (a count, or a summed weight)."""
         squares = sum(float(np.vdot(w, w)) for w in self.coefs_)
-        return float(mean_loss + 0.5 * self.alpha * squares * n_batches / n_samples)
+        return float(mean_loss + 0.5 * self.alpha * squares * n_batches / samples)
 
-    def _score_outputs(self, X, y):
+    def _score_outputs(self, X, y, sample_weight=None):
         """The validation score of the network's outputs for ``X`` (NaN if not finite)."""
         outputs = self._network.predict(X)
-        return float(self._validation_score(y, outputs)) if np.isfinite(outputs).all() else np.nan
+        if not np.isfinite(outputs).all():
+            return np.nan
+        return float(self._validation_score(y, outputs, sample_weight))
 
 
 class _ProgressLines:
@@ -609,7 +651,7 @@ class _ProgressLines:
     ruled): the epoch's loss, its validation score, and ``stall_message`` with
     what the rule did, when it stalled."""
 
-    def __init__(self, schedule, rule, stall_message):
+    def __init__(self, schedule=None, rule=None, stall_message=""):
         self.schedule, self.rule, self.stall_message = schedule, rule, stall_message
 
     def on_epoch_end(self, epoch, logs):
@@ -619,7 +661,7 @@ class _ProgressLines:
         adaptive = isinstance(self.schedule, training.Adaptive)
         if adaptive and self.schedule.rate < logs["learning_rate"]:
             print(f"{self.stall_message} Setting learning rate to {self.schedule.rate:f}")
-        elif self.rule.stalled:  # training stops
+        elif self.rule is not None and self.rule.stalled:  # training stops
             reason = " Learning rate too small." if adaptive else ""
             print(f"{self.stall_message}{reason} Stopping.")
 
@@ -680,7 +722,7 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
 
     @available_if(_has_stochastic_solver)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train for one epoch on ``(X, y)``, going on from the current state.
 
         Only with solver "sgd" or "adam", as MLPClassifier's.
@@ -692,6 +734,8 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             The labels, or a multilabel indicator matrix; no class outside
             ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As ``fit``'s.
         classes : array-like of shape (n_classes,), default=None
             Every class that ``y`` may hold over all calls: needed on the first
             call (unless ``y`` is multilabel: its columns are the classes) and
@@ -708,7 +752,7 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
             raise ValueError(f"classes must be the classes of the first call to partial_fit (or "
                              f"fit), {binarizer.classes_}, got {unique_labels(classes)}")
         self._binarizer, self.classes_ = binarizer, binarizer.classes_
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """The predicted class of each sample.
@@ -811,8 +855,9 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
         # it splits more classes, and multilabel targets, without stratifying.
         return Y.astype(bool) if Y.shape[1] == 1 else None
 
-    def _validation_score(self, y, outputs):
-        return accuracy_score(y, self._binarizer.inverse_transform(outputs))
+    def _validation_score(self, y, outputs, sample_weight=None):
+        return accuracy_score(y, self._binarizer.inverse_transform(outputs),
+                              sample_weight=sample_weight)
 
     # -- pickles: the label binarizer (see _DenseBase.__reduce__) ----------
 
@@ -860,9 +905,16 @@ class DenseRegressor(RegressorMixin, _DenseBase):
     __doc__ = f"""A multi-layer perceptron regressor trained by densecore.
 
     The parameters, fitted attributes and training are those of
-    :class:`~sklearn.neural_network.MLPRegressor`: an identity output and half
-    the squared error, with one output per target column.
-    {_PARAMETERS}{_ATTRIBUTES}
+    :class:`~sklearn.neural_network.MLPRegressor`: one output per target
+    column, an identity output with half the squared error, or an exp output
+    (the log link) with half the Poisson deviance.
+
+    Parameters
+    ----------
+    loss : {{"squared_error", "poisson"}}, default="squared_error"
+        "poisson" is for non-negative counts: an exp output, whose predictions
+        are positive, trained on half the Poisson deviance.
+    {_PARAMETERS.split("----------", 1)[1].lstrip()}{_ATTRIBUTES}
 
     See Also
     --------
@@ -880,9 +932,31 @@ class DenseRegressor(RegressorMixin, _DenseBase):
     (3,)
     """
 
+    _parameter_constraints = {**_DenseBase._parameter_constraints,
+                              "loss": [StrOptions({"squared_error", "poisson"})]}
+
+    # The MLPRegressor's signature: loss first, then the base's parameters.
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 warm_start=False, max_fun=15000):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, warm_start=warm_start,
+            max_fun=max_fun)
+        self.loss = loss
+
     @available_if(_has_stochastic_solver)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on ``(X, y)``, going on from the current state.
 
         Only with solver "sgd" or "adam" (MLPRegressor means so too, but its
@@ -894,13 +968,15 @@ class DenseRegressor(RegressorMixin, _DenseBase):
             The training samples.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
             The targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            As ``fit``'s.
 
         Returns
         -------
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """The predicted targets of each sample.
@@ -936,13 +1012,15 @@ class DenseRegressor(RegressorMixin, _DenseBase):
         return X.astype(dtype, copy=False), Y.astype(dtype), y
 
     def _output_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _gradient_scale(self):
-        return self.n_outputs_
+        # The Poisson deviance is summed over outputs, as scikit-learn's: no scale.
+        return 1 if self.loss == "poisson" else self.n_outputs_
 
     def _stratify(self, Y):
         return None
 
-    def _validation_score(self, y, outputs):
-        return r2_score(y, outputs.ravel() if outputs.shape[1] == 1 else outputs)
+    def _validation_score(self, y, outputs, sample_weight=None):
+        return r2_score(y, outputs.ravel() if outputs.shape[1] == 1 else outputs,
+                        sample_weight=sample_weight)

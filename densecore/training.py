@@ -217,8 +217,10 @@ class Session:
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
             batch_weight = None if weight is None else weight[rows]
-            batch_total, batch_right = self._numpy_gradients(X[rows], Y[rows], batch_weight)
             batch_samples = len(rows) if weight is None else float(batch_weight.sum())
+            if batch_samples == 0:  # all its weights are 0: nothing to learn from, no step
+                continue
+            batch_total, batch_right = self._numpy_gradients(X[rows], Y[rows], batch_weight)
             self._apply(rate, self.alpha / batch_samples if self.l2_per_sample else self.alpha)
             total += batch_total
             right += batch_right
@@ -393,6 +395,7 @@ class NoImprovement:
 class Trained(NamedTuple):
     history: dict  # a list of values per log key, one per epoch
     stopped: bool  # whether the stopping rule or a callback ended the run
+    result: object = None  # scipy's OptimizeResult, for a full-batch run
 
 
 def train(run_epoch, *, epochs, schedule, rule=None, stop_when_stalled=False, checkpoint=None,
@@ -473,11 +476,11 @@ def minimize(session, X, Y, *, max_iter, sample_weight=None, validate=None, call
         return not any(reply is False for reply in replies)
 
     try:
-        session.minimize(X, Y, max_iter=max_iter, callback=after_iteration,
-                         sample_weight=sample_weight)
+        result = session.minimize(X, Y, max_iter=max_iter, callback=after_iteration,
+                                  sample_weight=sample_weight)
     finally:
         close()
-    return Trained(history, any(reply is False for reply in replies))
+    return Trained(history, any(reply is False for reply in replies), result)
 
 
 def progress(epochs, verbose, unit="epoch"):

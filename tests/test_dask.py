@@ -276,8 +276,8 @@ def test_dask_classifier_fits_and_predicts_lazily(client, digits):
 def test_dask_regressor_fits(client, digits, capsys):
     X, y = digits[:2]
     # verbose prints the MLP's lines on the client; n_iter_no_change=inf never stops.
-    reg = dd.DaskDenseRegressor((16,), max_iter=5, random_state=0, verbose=True, tol=1e9,
-                                n_iter_no_change=np.inf)
+    reg = dd.DaskDenseRegressor(hidden_layer_sizes=(16,), max_iter=5, random_state=0,
+                                verbose=True, tol=1e9, n_iter_no_change=np.inf)
     with pytest.warns(ConvergenceWarning):
         reg.fit(da.from_array(X, chunks=720), da.from_array(y.astype(float), chunks=720))
     assert reg.predict(da.from_array(X, chunks=720)).compute().shape == (len(X),)

@@ -73,8 +73,8 @@ def test_the_validation_split_carries_its_weights():
 
 @pytest.mark.parametrize("weight, error, message", [
     (np.ones(3), ValueError, r"one weight per sample, shape \(60,\)"),
-    (-np.ones(60), ValueError, "non-negative with a positive sum"),
-    (np.zeros(60), ValueError, "non-negative with a positive sum"),
+    (-np.ones(60), ValueError, "non-negative, got -1.0"),
+    (np.zeros(60), ValueError, "at least one non-zero weight"),
     (np.full(60, np.nan), ValueError, "finite numbers"),
     (np.array(["a"] * 60), TypeError, "real numbers"),
 ])

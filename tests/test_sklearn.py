@@ -85,12 +85,87 @@ def test_defaults_are_mlps():
             assert expected[name] == value, name
 
 
-def test_lbfgs_is_refused_at_fit_not_before():
-    X, y = small_data()
-    model = DenseRegressor(solver="lbfgs", max_fun=10)
-    with pytest.raises(ValueError, match="solver='lbfgs' is not available"):
-        model.fit(X, y)
-    assert not hasattr(model, "n_features_in_")  # refused before any attribute changed
+def digits_split():
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
+@pytest.mark.parametrize("Dense, MLP, data", [
+    (DenseClassifier, MLPClassifier, "digits"), (DenseRegressor, MLPRegressor, "regression")])
+def test_lbfgs_reaches_the_mlps_score(Dense, MLP, data):
+    if data == "digits":
+        X_train, X_test, y_train, y_test = digits_split()
+    else:
+        X, y = small_data(n_outputs=2, n_samples=200)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    settings = dict(solver="lbfgs", hidden_layer_sizes=(32,), max_iter=200, random_state=0)
+    dense, mlp = Dense(**settings).fit(X_train, y_train), MLP(**settings).fit(X_train, y_train)
+    assert dense.score(X_test, y_test) >= mlp.score(X_test, y_test) - 0.02
+    assert 0 < dense.n_iter_ <= 200 and dense.loss_ == pytest.approx(mlp.loss_, abs=0.05)
+
+
+def test_lbfgs_warns_as_the_mlp_when_max_fun_stops_it():
+    X_train, _, y_train, _ = digits_split()
+    model = DenseClassifier(solver="lbfgs", hidden_layer_sizes=(16,), max_fun=10,
+                            random_state=0)
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge"):
+        model.fit(X_train, y_train)
+    assert model.n_iter_ <= 10
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("Model", [DenseClassifier, DenseRegressor])
+def test_integer_sample_weights_fit_as_repeated_samples(Model, solver):
+    X, y = small_data(n_samples=40)
+    if Model is DenseClassifier:
+        y = (y > 0).astype(int)
+    weight = np.random.default_rng(0).integers(0, 3, len(X))
+    repeats = np.repeat(np.arange(len(X)), weight)
+    # One mini-batch holds all the samples (and no shuffling), so that the means agree.
+    settings = dict(solver=solver, hidden_layer_sizes=(5,), batch_size="auto", max_iter=5,
+                    shuffle=False, random_state=0, alpha=0.01)
+    weighted = Model(**settings).fit(X, y, sample_weight=weight)
+    repeated = Model(**settings).fit(X[repeats], y[repeats])
+    for a, b in zip(weighted.coefs_ + weighted.intercepts_,
+                    repeated.coefs_ + repeated.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert weighted.score(X, y, sample_weight=weight) == pytest.approx(
+        repeated.score(X[repeats], y[repeats]), rel=1e-12)
+
+
+def test_sample_weight_is_routed_by_cross_validate_and_grid_search():
+    import sklearn
+    from sklearn.model_selection import cross_validate
+
+    X_train, _, y_train, _ = digits_split()
+    weight = np.where(y_train < 5, 10.0, 0.1)
+    with sklearn.config_context(enable_metadata_routing=True):
+        model = DenseClassifier((16,), max_iter=5, random_state=0).set_fit_request(
+            sample_weight=True).set_score_request(sample_weight=True)
+        routed = cross_validate(model, X_train, y_train, cv=2,
+                                params={"sample_weight": weight})["test_score"]
+        plain = cross_validate(model.set_fit_request(sample_weight=False).set_score_request(
+            sample_weight=False), X_train, y_train, cv=2)["test_score"]
+        search = GridSearchCV(model.set_fit_request(sample_weight=True),
+                              {"alpha": [1e-4, 1e-2]}, cv=2).fit(X_train, y_train,
+                                                                 sample_weight=weight)
+    assert not np.allclose(routed, plain)  # the weights reached fit and score
+    assert search.best_estimator_.n_iter_ == 5
+
+
+def test_a_poisson_regressor_without_hidden_nonlinearity_is_the_poisson_glm():
+    from sklearn.linear_model import PoissonRegressor
+
+    rng = np.random.default_rng(0)
+    X = np.linspace(0, 1, 100).reshape(-1, 1)
+    y = rng.poisson(np.exp(X.ravel() + 1))
+    glm = PoissonRegressor(alpha=0, tol=1e-7).fit(X, y)
+    model = DenseRegressor(loss="poisson", hidden_layer_sizes=(1,), activation="identity",
+                           alpha=0, solver="lbfgs", tol=1e-7, random_state=1).fit(X, y)
+    assert model.out_activation_ == "exp" and (model.predict(X) > 0).all()
+    np.testing.assert_allclose(model.predict(X), glm.predict(X), rtol=1e-4)
 
 
 @pytest.mark.parametrize("Model", [DenseClassifier, DenseRegressor])
@@ -491,15 +566,19 @@ def pickle_case(case):
         return DenseClassifier(**settings, solver="sgd", learning_rate="invscaling"), X, Y
     if case == "early stopping":
         return DenseClassifier(**settings, early_stopping=True, validation_fraction=0.3), X, y
+    if case == "lbfgs":
+        return DenseClassifier(**settings, solver="lbfgs"), X, y
     X, Y = small_data(n_outputs=2)
     if case == "one target":
         return DenseRegressor(**settings), X, Y[:, 0]
+    if case == "poisson":
+        return DenseRegressor(**settings, loss="poisson"), X, np.round(np.exp(Y))
     settings["random_state"] = np.random.RandomState(0)
     return DenseRegressor(**settings, alpha=0.01), X, Y
 
 
 PICKLE_CASES = ["binary", "multiclass", "multilabel", "early stopping", "one target",
-                "two targets"]
+                "two targets", "lbfgs", "poisson"]
 
 
 def estimator_class(name):
@@ -555,13 +634,13 @@ def test_a_pickled_estimator_predicts_and_trains_on_as_the_original(case):
         np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
     # Training goes on exactly as without the round trip: the same optimizer
     # state, learning rate, stopping counts and random draws.
-    if model.early_stopping:  # which partial_fit refuses
+    if model.early_stopping or model.solver == "lbfgs":  # partial_fit refuses them
         model.set_params(warm_start=True).fit(X, y)
         restored.set_params(warm_start=True).fit(X, y)
     else:
         model.partial_fit(X, y)
         restored.partial_fit(X, y)
-    assert model.t_ == restored.t_ > 0
+    assert model.n_iter_ == restored.n_iter_ > 0 and model.t_ == restored.t_
     assert_same_state(restored, model)
 
 
