@@ -370,7 +370,7 @@ class _DaskDenseMixin:
     estimators of :mod:`densecore.sklearn`, whose parameters and numpy methods are kept."""
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train for up to ``max_iter`` epochs on Dask arrays, on the default client.
 
         Parameters
@@ -380,12 +380,18 @@ class _DaskDenseMixin:
         y : dask.array.Array of shape (n_samples,)
             The labels (classifier) or targets (regressor); a regressor also
             takes ``(n_samples, n_targets)``.
+        sample_weight : None
+            Not taken on Dask yet: a ``ValueError`` names the way round it.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
+        if sample_weight is not None:
+            raise ValueError("the Dask estimators do not take sample_weight yet: repeat the "
+                             "rows in the Dask array, or fit the estimator of "
+                             "densecore.sklearn on an array that fits in memory")
         self._refuse_what_dask_cannot_train()
         self._check_settings()
         X = _rows(X)

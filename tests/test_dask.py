@@ -290,6 +290,9 @@ def test_dask_regressor_fits(client, digits, capsys):
     with pytest.raises(ValueError, match=r"train with a solver in \('sgd', 'adam'\), got "
                                          r"solver='lbfgs'"):
         dd.DaskDenseRegressor(solver="lbfgs").fit(da.from_array(X), da.from_array(y))
+    with pytest.raises(ValueError, match="do not take sample_weight yet"):
+        dd.DaskDenseRegressor().fit(da.from_array(X), da.from_array(y),
+                                    sample_weight=da.ones(len(y)))
     with pytest.raises(InvalidParameterError, match="'sync_every' parameter of "
                                                     "DaskDenseRegressor must be an int"):
         dd.DaskDenseRegressor(sync_every=0).fit(da.from_array(X), da.from_array(y))
