@@ -26,6 +26,30 @@ cdef void accumulate_gradients(const floating* x, const floating* delta, int row
                                int n_in, int n_out, floating alpha, floating beta,
                                floating* grad_W, floating* grad_b) noexcept nogil
 
+# A batch of rows of a CSR matrix, the first layer's input when it is sparse.  The
+# matrix: row r's values are data[indptr[r]:indptr[r + 1]] (the network's dtype), in
+# the columns indices[indptr[r]:indptr[r + 1]]; indices need not be sorted, and a
+# column given twice counts as the sum of its values.  Column numbers are C ints, as
+# every layer size here; offsets into data are Py_ssize_t.  The batch: rows
+# rows[0], rows[1], ... (an epoch's order) or, with rows NULL, first, first + 1, ...
+cdef struct CSRRows:
+    const void* data
+    const int* indices
+    const Py_ssize_t* indptr
+    const Py_ssize_t* rows
+    Py_ssize_t first
+
+# forward with the first ``count`` rows of ``x`` as its input.
+cdef void csr_forward(const CSRRows* x, int count, const floating* W, const floating* b,
+                      floating* signal, floating* out, int n_in, int n_out,
+                      int activation) noexcept nogil
+
+# accumulate_gradients with the first ``count`` rows of ``x`` as its input: only the
+# columns of grad_W that the batch holds are added to (all are scaled by beta).
+cdef void csr_accumulate_gradients(const CSRRows* x, int count, const floating* delta,
+                                   int n_in, int n_out, floating alpha, floating beta,
+                                   floating* grad_W, floating* grad_b) noexcept nogil
+
 cdef double loss_gradient(int loss, int activation, const floating* signal,
                           const floating* out, const floating* target,
                           const floating* weight, floating* delta, int rows,

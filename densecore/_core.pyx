@@ -272,13 +272,152 @@ cdef void accumulate_gradients(const floating* x, const floating* delta, int row
     alpha = 1, beta = 0 gives the gradients; alpha = -lr, beta = 1 with the
     parameters in place of the gradients is a plain SGD step.
     """
-    cdef Py_ssize_t i, j
     matmul(c'T', c'N', n_out, n_in, rows, alpha, delta, n_out, x, n_in,
            beta, grad_W, n_in)
+    _accumulate_bias(delta, rows, n_out, alpha, beta, grad_b)
+
+
+cdef void _accumulate_bias(const floating* delta, int rows, int n_out, floating alpha,
+                           floating beta, floating* grad_b) noexcept nogil:
+    """grad_b = alpha * (delta summed over its rows) + beta * grad_b."""
+    cdef Py_ssize_t i, j
     _scale_rows(1, n_out, beta, grad_b, n_out)
     for i in range(rows):
         for j in range(n_out):
-            grad_b[j] += alpha * delta[<Py_ssize_t>i * n_out + j]
+            grad_b[j] += alpha * delta[i * n_out + j]
+
+
+# -- the first layer on CSR rows ------------------------------------------------
+#
+# W is (out, in), row-major.  Both kernels run over the output units outermost,
+# four at a time: four rows of W (of grad_W) are gathered from (scattered into)
+# at the batch's columns, each stored value and column loaded once for the four,
+# while the batch's few values stay in L1 from one group to the next; so W is
+# read (grad_W written) front to back once per tile, row by row, and only where
+# the batch has columns.  Column order within a row is free: a dot product or a
+# scatter-add sums duplicates.  A large batch (a block of the full batch, of a
+# prediction) runs in tiles of whole rows, small enough that a tile's values and
+# its rows of signal stay in cache.  Neither tiling nor grouping changes any
+# result: each entry is summed over its row's values in their stored order.
+
+cdef enum:
+    TILE_VALUES = 8192  # stored values in a tile (unless a single row holds more)
+    TILE_ROWS = 256
+
+
+cdef inline Py_ssize_t _csr_row(const CSRRows* x, Py_ssize_t i) noexcept nogil:
+    """The row of the matrix that is row ``i`` of the batch."""
+    return x.first + i if x.rows == NULL else x.rows[i]
+
+
+cdef Py_ssize_t _tile_end(const CSRRows* x, Py_ssize_t start, Py_ssize_t count) noexcept nogil:
+    """The end of the tile of batch rows from ``start``: at least one row, at most
+    TILE_ROWS, and no more values than TILE_VALUES past the first row."""
+    cdef Py_ssize_t end = start, r, values = 0
+    while end < count and end - start < TILE_ROWS:
+        r = _csr_row(x, end)
+        values += x.indptr[r + 1] - x.indptr[r]
+        if values > TILE_VALUES and end > start:
+            break
+        end += 1
+    return end
+
+
+cdef void csr_forward(const CSRRows* x, int count, const floating* W, const floating* b,
+                      floating* signal, floating* out, int n_in, int n_out,
+                      int activation) noexcept nogil:
+    cdef const floating* data = <const floating*>x.data
+    cdef const int* indices = x.indices
+    cdef const floating* w0
+    cdef const floating* w1
+    cdef const floating* w2
+    cdef const floating* w3
+    cdef Py_ssize_t start = 0, end, i, o, p, r, k
+    cdef floating t0, t1, t2, t3, v
+    cdef floating* s
+    while start < count:
+        end = _tile_end(x, start, count)
+        o = 0
+        # Four outputs at a time: each value and column is loaded once for four
+        # rows of W, and the four sums are independent chains of adds.
+        while o + 4 <= n_out:
+            w0 = W + o * n_in
+            w1 = w0 + n_in
+            w2 = w1 + n_in
+            w3 = w2 + n_in
+            for i in range(start, end):
+                r = _csr_row(x, i)
+                t0 = t1 = t2 = t3 = 0
+                for p in range(x.indptr[r], x.indptr[r + 1]):
+                    v = data[p]
+                    k = indices[p]
+                    t0 += v * w0[k]
+                    t1 += v * w1[k]
+                    t2 += v * w2[k]
+                    t3 += v * w3[k]
+                s = signal + i * n_out + o
+                s[0] = b[o] + t0
+                s[1] = b[o + 1] + t1
+                s[2] = b[o + 2] + t2
+                s[3] = b[o + 3] + t3
+            o += 4
+        while o < n_out:
+            w0 = W + o * n_in
+            for i in range(start, end):
+                r = _csr_row(x, i)
+                t0 = 0
+                for p in range(x.indptr[r], x.indptr[r + 1]):
+                    t0 += data[p] * w0[indices[p]]
+                signal[i * n_out + o] = b[o] + t0
+            o += 1
+        start = end
+    _activate(activation, signal, out, count, n_out)
+
+
+cdef void csr_accumulate_gradients(const CSRRows* x, int count, const floating* delta,
+                                   int n_in, int n_out, floating alpha, floating beta,
+                                   floating* grad_W, floating* grad_b) noexcept nogil:
+    cdef const floating* data = <const floating*>x.data
+    cdef const int* indices = x.indices
+    cdef const floating* di
+    cdef floating* g
+    cdef Py_ssize_t start = 0, end, i, o, p, r, k
+    cdef floating d0, d1, d2, d3, v
+    _scale_rows(n_out, n_in, beta, grad_W, n_in)
+    while start < count:
+        end = _tile_end(x, start, count)
+        o = 0
+        while o + 4 <= n_out:
+            g = grad_W + o * n_in
+            for i in range(start, end):
+                di = delta + i * n_out + o
+                d0 = alpha * di[0]
+                d1 = alpha * di[1]
+                d2 = alpha * di[2]
+                d3 = alpha * di[3]
+                if d0 == 0 and d1 == 0 and d2 == 0 and d3 == 0:  # relu's zeros, say
+                    continue
+                r = _csr_row(x, i)
+                for p in range(x.indptr[r], x.indptr[r + 1]):
+                    v = data[p]
+                    k = indices[p]
+                    g[k] += d0 * v
+                    g[k + n_in] += d1 * v
+                    g[k + 2 * n_in] += d2 * v
+                    g[k + 3 * n_in] += d3 * v
+            o += 4
+        while o < n_out:
+            g = grad_W + o * n_in
+            for i in range(start, end):
+                d0 = alpha * delta[i * n_out + o]
+                if d0 == 0:
+                    continue
+                r = _csr_row(x, i)
+                for p in range(x.indptr[r], x.indptr[r + 1]):
+                    g[indices[p]] += d0 * data[p]
+            o += 1
+        start = end
+    _accumulate_bias(delta, count, n_out, alpha, beta, grad_b)
 
 
 # -- losses -----------------------------------------------------------------

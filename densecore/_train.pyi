@@ -23,7 +23,21 @@ class Trainer:
     def loss_gradient(
         self, X: NDArray[_Float], Y: NDArray[_Float], weight: NDArray[_Float] | None = None
     ) -> float: ...
+    def sparse_loss_gradient(
+        self, data: NDArray[_Float], indices: NDArray[np.intc], indptr: NDArray[np.intp],
+        Y: NDArray[_Float], weight: NDArray[_Float] | None = None,
+    ) -> float: ...
     def epoch(
         self, X: NDArray[_Float], Y: NDArray[_Float], order: NDArray[np.intp],
         learning_rate: float, weight: NDArray[_Float] | None = None,
     ) -> tuple[float, float, float]: ...
+    def sparse_epoch(
+        self, data: NDArray[_Float], indices: NDArray[np.intc], indptr: NDArray[np.intp],
+        Y: NDArray[_Float], order: NDArray[np.intp], learning_rate: float,
+        weight: NDArray[_Float] | None = None,
+    ) -> tuple[float, float, float]: ...
+
+def csr_forward(
+    data: NDArray[_Float], indices: NDArray[np.intc], indptr: NDArray[np.intp], start: int,
+    stop: int, W: NDArray[_Float], b: NDArray[_Float], activation: int,
+) -> tuple[NDArray[_Float], NDArray[_Float]]: ...

@@ -6,9 +6,16 @@ points a C array of layer records at them and at the views it is given of the
 network's flat parameters, gradients and optimizer state, which it updates in
 place.  ``epoch`` then runs every mini-batch of one pass without the GIL and
 without allocating.
+
+The first layer's input is dense rows or the rows of a CSR matrix
+(``sparse_epoch``, ``sparse_loss_gradient``): a sparse batch is the rows of
+the epoch's order, read in place by the CSR kernels of ``_core``, which
+compute its forward product and its weight gradient; every later layer is
+dense.  ``csr_forward`` is the same first-layer forward for prediction.
 """
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cython cimport floating
+from libc.limits cimport INT_MAX
 from libc.math cimport sqrt
 from libc.string cimport memcpy
 cimport densecore._core as core
@@ -109,18 +116,25 @@ cdef void _update(DenseLayer* layers, int n_layers, const Settings* settings,
 
 
 cdef double _forward_and_loss(DenseLayer* layers, int n_layers, const Settings* settings,
-                              const floating* x, const floating* target,
-                              const floating* weight, int rows) noexcept nogil:
-    """Forward one batch and start the backward pass: returns its summed loss and
-    leaves d(mean loss)/d(signal) in the last layer's delta."""
+                              const floating* x, const core.CSRRows* csr,
+                              const floating* target, const floating* weight,
+                              int rows) noexcept nogil:
+    """Forward one batch, the dense rows ``x`` or (``x`` NULL) the CSR rows ``csr``,
+    and start the backward pass: returns its summed loss and leaves
+    d(mean loss)/d(signal) in the last layer's delta."""
     cdef int i
     cdef DenseLayer* layer
     cdef const floating* layer_input = x
     for i in range(n_layers):
         layer = &layers[i]
-        core.forward(layer_input, <floating*>layer.W, <floating*>layer.b,
-                     <floating*>layer.signal, <floating*>layer.out, rows,
-                     layer.n_in, layer.n_out, layer.activation)
+        if i == 0 and x == NULL:
+            core.csr_forward(csr, rows, <floating*>layer.W, <floating*>layer.b,
+                             <floating*>layer.signal, <floating*>layer.out,
+                             layer.n_in, layer.n_out, layer.activation)
+        else:
+            core.forward(layer_input, <floating*>layer.W, <floating*>layer.b,
+                         <floating*>layer.signal, <floating*>layer.out, rows,
+                         layer.n_in, layer.n_out, layer.activation)
         layer_input = <floating*>layer.out
     layer = &layers[n_layers - 1]
     return core.loss_gradient(settings.loss, layer.activation, <floating*>layer.signal,
@@ -128,14 +142,18 @@ cdef double _forward_and_loss(DenseLayer* layers, int n_layers, const Settings* 
                               rows, layer.n_out)
 
 
-cdef void _backward(DenseLayer* layers, int n_layers, const floating* x, int rows,
-                    floating scale, floating beta, bint into_parameters) noexcept nogil:
-    """Back-propagate the last layer's delta; each layer's gradients become
-    ``scale * gradient + beta * themselves``, in its parameters themselves with
-    ``into_parameters`` (a plain SGD step, scale = -learning_rate and beta = 1)."""
+cdef void _backward(DenseLayer* layers, int n_layers, const floating* x,
+                    const core.CSRRows* csr, int rows, floating scale, floating beta,
+                    bint into_parameters) noexcept nogil:
+    """Back-propagate the last layer's delta from the input ``x`` (dense) or ``csr``
+    (``x`` NULL); each layer's gradients become ``scale * gradient + beta * themselves``,
+    in its parameters themselves with ``into_parameters`` (a plain SGD step,
+    scale = -learning_rate and beta = 1).  No delta is formed for the input."""
     cdef int i
     cdef DenseLayer* layer
     cdef const floating* layer_input
+    cdef floating* grad_W
+    cdef floating* grad_b
     for i in range(n_layers - 1, -1, -1):
         layer = &layers[i]
         # The previous layer's delta needs this layer's weights before any update.
@@ -143,61 +161,89 @@ cdef void _backward(DenseLayer* layers, int n_layers, const floating* x, int row
             core.backward(<floating*>layer.delta, <floating*>layer.W,
                           <floating*>layers[i - 1].signal, <floating*>layers[i - 1].delta,
                           rows, layer.n_in, layer.n_out, layers[i - 1].activation)
-        layer_input = x if i == 0 else <floating*>layers[i - 1].out
-        core.accumulate_gradients(
-            layer_input, <floating*>layer.delta, rows, layer.n_in, layer.n_out, scale, beta,
-            <floating*>(layer.W if into_parameters else layer.grad_W),
-            <floating*>(layer.b if into_parameters else layer.grad_b))
+        grad_W = <floating*>(layer.W if into_parameters else layer.grad_W)
+        grad_b = <floating*>(layer.b if into_parameters else layer.grad_b)
+        if i == 0 and x == NULL:
+            core.csr_accumulate_gradients(csr, rows, <floating*>layer.delta, layer.n_in,
+                                          layer.n_out, scale, beta, grad_W, grad_b)
+        else:
+            layer_input = x if i == 0 else <floating*>layers[i - 1].out
+            core.accumulate_gradients(layer_input, <floating*>layer.delta, rows,
+                                      layer.n_in, layer.n_out, scale, beta, grad_W, grad_b)
 
 
 cdef double _step(DenseLayer* layers, int n_layers, const Settings* settings,
-                  const floating* x, const floating* target, const floating* weight,
-                  int rows, floating learning_rate, long step) noexcept nogil:
-    """One optimizer step on one batch (weighted by ``weight``, or NULL); returns the
-    batch's summed loss."""
-    cdef double total = _forward_and_loss(layers, n_layers, settings, x, target, weight, rows)
+                  const floating* x, const core.CSRRows* csr, const floating* target,
+                  const floating* weight, int rows, floating learning_rate,
+                  long step) noexcept nogil:
+    """One optimizer step on one batch, ``x`` or (``x`` NULL) ``csr`` (weighted by
+    ``weight``, or NULL); returns the batch's summed loss."""
+    cdef double total = _forward_and_loss(layers, n_layers, settings, x, csr, target,
+                                          weight, rows)
     if settings.fused:
-        _backward(layers, n_layers, x, rows, -learning_rate, 1, True)
+        _backward(layers, n_layers, x, csr, rows, -learning_rate, 1, True)
     else:
-        _backward(layers, n_layers, x, rows, 1, 0, False)
+        _backward(layers, n_layers, x, csr, rows, 1, 0, False)
         _update(layers, n_layers, settings, learning_rate, step,
                 rows if weight == NULL else core.sum_of(weight, rows))
     return total
 
 
 cdef double _full_batch(DenseLayer* layers, int n_layers, const Settings* settings,
-                        const floating[:, ::1] X, const floating[:, ::1] Y,
-                        const floating* weight, Py_ssize_t batch_size) noexcept nogil:
-    """The summed (weighted) loss over every row, and the gradient of the (weighted)
-    mean loss in the layers' gradients, a batch of rows at a time (no step is taken)."""
-    cdef Py_ssize_t rows, start = 0, n = X.shape[0]
+                        const floating* X, const core.CSRRows* csr,
+                        const floating[:, ::1] Y, const floating* weight,
+                        Py_ssize_t batch_size) noexcept nogil:
+    """The summed (weighted) loss over every row of ``X`` (dense, as many rows as
+    ``Y``) or, where ``csr`` is not NULL, of ``csr``, and the gradient of the
+    (weighted) mean loss in the layers' gradients, a batch of rows at a time (no step
+    is taken)."""
+    cdef Py_ssize_t rows, start = 0, n = Y.shape[0], n_in = layers[0].n_in
     cdef double total = 0, share
     cdef double whole = n if weight == NULL else core.sum_of(weight, n)
+    cdef const floating* x = NULL
+    cdef core.CSRRows block
+    if csr != NULL:
+        block = csr[0]
+        block.rows = NULL
     while start < n:
         rows = min(batch_size, n - start)
-        total += _forward_and_loss(layers, n_layers, settings, &X[start, 0], &Y[start, 0],
+        if csr != NULL:
+            block.first = start
+        else:
+            x = X + start * n_in
+        total += _forward_and_loss(layers, n_layers, settings, x, &block, &Y[start, 0],
                                    NULL if weight == NULL else weight + start, <int>rows)
         # The batch's delta is of its own mean loss: weigh it by its share of the whole.
         share = rows if weight == NULL else core.sum_of(weight + start, rows)
-        _backward(layers, n_layers, &X[start, 0], <int>rows, <floating>(share / whole),
+        _backward(layers, n_layers, x, &block, <int>rows, <floating>(share / whole),
                   0 if start == 0 else 1, False)
         start += rows
     return total
 
 
 cdef double _epoch(DenseLayer* layers, int n_layers, const Settings* settings,
-                   const floating[:, ::1] X, const floating[:, ::1] Y, const floating* weight,
-                   const Py_ssize_t[::1] order, floating[:, ::1] x_batch,
-                   floating[:, ::1] y_batch, floating[:, ::1] w_batch,
+                   const floating* X, const core.CSRRows* csr, const floating[:, ::1] Y,
+                   const floating* weight, const Py_ssize_t[::1] order,
+                   floating* x_batch, floating[:, ::1] y_batch, floating[:, ::1] w_batch,
                    floating learning_rate, long* step, double* correct,
                    double* weight_sum) noexcept nogil:
-    cdef Py_ssize_t rows, start = 0, n = order.shape[0], batch_size = x_batch.shape[0]
+    """One pass over the rows ``order`` of ``X`` (dense, gathered into ``x_batch``) or,
+    where ``csr`` is not NULL, of ``csr`` (read in place: a batch is a stretch of
+    ``order``)."""
+    cdef Py_ssize_t rows, start = 0, n = order.shape[0], batch_size = y_batch.shape[0]
     cdef DenseLayer* last = &layers[n_layers - 1]
     cdef const floating* batch_weight = NULL if weight == NULL else &w_batch[0, 0]
     cdef double total = 0
+    cdef core.CSRRows batch
+    if csr != NULL:
+        batch = csr[0]
+        x_batch = NULL  # the first layer reads the CSR rows
     while start < n:
         rows = min(batch_size, n - start)
-        _gather(&X[0, 0], &x_batch[0, 0], &order[start], rows, X.shape[1])
+        if csr != NULL:
+            batch.rows = &order[start]
+        else:
+            _gather(X, x_batch, &order[start], rows, layers[0].n_in)
         _gather(&Y[0, 0], &y_batch[0, 0], &order[start], rows, Y.shape[1])
         if weight != NULL:
             _gather(weight, &w_batch[0, 0], &order[start], rows, 1)
@@ -206,7 +252,7 @@ cdef double _epoch(DenseLayer* layers, int n_layers, const Settings* settings,
                 continue
         weight_sum[0] += rows if weight == NULL else core.sum_of(batch_weight, rows)
         step[0] += 1
-        total += _step(layers, n_layers, settings, &x_batch[0, 0], &y_batch[0, 0],
+        total += _step(layers, n_layers, settings, x_batch, &batch, &y_batch[0, 0],
                        batch_weight, <int>rows, learning_rate, step[0])
         # Scored on the outputs of the forward pass, before this step's update.
         correct[0] += _correct(settings.loss, <floating*>last.out, &y_batch[0, 0],
@@ -256,6 +302,7 @@ cdef class Trainer:
     cdef Settings settings
     cdef object dtype
     cdef list buffers
+    cdef Py_ssize_t batch_size
     cdef object x_batch, y_batch, w_batch
     cdef public long step
 
@@ -276,7 +323,8 @@ cdef class Trainer:
             self.buffers.append(gradients)
             self.settings.gradients = _address(gradients)
             self.settings.n_parameters = gradients.size
-        self.x_batch = np.zeros((batch_size, layers[0][0].shape[1]), self.dtype)
+        self.batch_size = batch_size
+        self.x_batch = None  # made by the first dense epoch: sparse input needs none
         self.y_batch = np.zeros((batch_size, n_targets), self.dtype)
         self.w_batch = np.zeros((batch_size, 1), self.dtype)
         for i, record in enumerate(layers):
@@ -308,15 +356,44 @@ cdef class Trainer:
         """The summed loss over the rows of ``X`` (each weighted by ``weight``, if given);
         the gradient of the (weighted) mean loss goes to the gradient arrays, without
         the L2 term.  Needs the gradient arrays."""
-        if self.settings.fused:
-            raise ValueError("a Trainer without gradient arrays computes no full-batch gradient")
+        self._check_full_batch(X.shape[0], X.shape[1], Y.shape[0], weight is None or
+                               weight.shape[0] == Y.shape[0])
         cdef double total
-        cdef Py_ssize_t batch_size = self.x_batch.shape[0]
+        cdef const floating* x = NULL
+        if X.shape[0] > 0:
+            x = &X[0, 0]
         cdef const floating* weights = NULL if weight is None else &weight[0]
         with nogil:
-            total = _full_batch(self.layers, self.n_layers, &self.settings, X, Y, weights,
-                                batch_size)
+            total = _full_batch(self.layers, self.n_layers, &self.settings, x, NULL, Y,
+                                weights, self.batch_size)
         return total
+
+    def sparse_loss_gradient(self, const floating[::1] data, const int[::1] indices,
+                             const Py_ssize_t[::1] indptr, const floating[:, ::1] Y,
+                             const floating[::1] weight=None):
+        """``loss_gradient`` for the rows of the CSR matrix ``(data, indices, indptr)``
+        of as many rows as ``Y`` (checked by densecore._validation.as_csr)."""
+        _check_csr(data.shape[0], indices.shape[0], indptr, Y.shape[0])
+        self._check_full_batch(Y.shape[0], self.layers[0].n_in, Y.shape[0], weight is None
+                               or weight.shape[0] == Y.shape[0])
+        cdef core.CSRRows csr = _csr_rows(data, indices, indptr)
+        cdef const floating* weights = NULL
+        cdef double total
+        if weight is not None:
+            weights = &weight[0]
+        with nogil:
+            total = _full_batch(self.layers, self.n_layers, &self.settings, <floating*>NULL,
+                                &csr, Y, weights, self.batch_size)
+        return total
+
+    cdef int _check_full_batch(self, Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t targets,
+                               bint weights_fit) except -1:
+        if self.settings.fused:
+            raise ValueError("a Trainer without gradient arrays computes no full-batch gradient")
+        if rows != targets or columns != self.layers[0].n_in or not weights_fit:
+            raise ValueError(f"the full batch needs {targets} rows of {self.layers[0].n_in} "
+                             f"inputs and as many weights, got {rows} rows of {columns}")
+        return 0
 
     def epoch(self, const floating[:, ::1] X, const floating[:, ::1] Y,
               const Py_ssize_t[::1] order, floating learning_rate,
@@ -324,14 +401,94 @@ cdef class Trainer:
         """One pass over ``X[order]``: ``(summed per-sample loss, right answers, samples)``,
         each sample counting its ``weight`` (if given) in all three, in its gradient and
         in its batch's mean."""
-        cdef floating[:, ::1] x_batch = self.x_batch, y_batch = self.y_batch
+        if X.shape[0] != Y.shape[0] or X.shape[1] != self.layers[0].n_in:
+            raise ValueError(f"an epoch needs as many rows of {self.layers[0].n_in} inputs "
+                             f"as targets ({Y.shape[0]}), got {X.shape[0]} rows of "
+                             f"{X.shape[1]}")
+        if self.x_batch is None:
+            self.x_batch = np.zeros((self.batch_size, self.layers[0].n_in), self.dtype)
+        cdef floating[:, ::1] x_batch = self.x_batch
+        cdef const floating* x = NULL
+        if X.shape[0] > 0:
+            x = &X[0, 0]
+        return self._run(x, NULL, Y, order, learning_rate, weight, &x_batch[0, 0])
+
+    def sparse_epoch(self, const floating[::1] data, const int[::1] indices,
+                     const Py_ssize_t[::1] indptr, const floating[:, ::1] Y,
+                     const Py_ssize_t[::1] order, floating learning_rate,
+                     const floating[::1] weight=None):
+        """``epoch`` over the rows of the CSR matrix ``(data, indices, indptr)`` of as many
+        rows as ``Y`` (checked by densecore._validation.as_csr), each batch's rows read
+        in place."""
+        _check_csr(data.shape[0], indices.shape[0], indptr, Y.shape[0])
+        cdef core.CSRRows csr = _csr_rows(data, indices, indptr)
+        return self._run(<floating*>NULL, &csr, Y, order, learning_rate, weight,
+                         <floating*>NULL)
+
+    cdef tuple _run(self, const floating* X, const core.CSRRows* csr,
+                    const floating[:, ::1] Y, const Py_ssize_t[::1] order,
+                    floating learning_rate, const floating[::1] weight, floating* x_batch):
+        cdef floating[:, ::1] y_batch = self.y_batch
         cdef floating[:, ::1] w_batch = self.w_batch
         cdef const floating* weights = NULL if weight is None else &weight[0]
         cdef double total, correct = 0, samples = 0
         cdef long step = self.step
         with nogil:
-            total = _epoch(self.layers, self.n_layers, &self.settings, X, Y, weights, order,
-                           x_batch, y_batch, w_batch, learning_rate, &step, &correct,
+            total = _epoch(self.layers, self.n_layers, &self.settings, X, csr, Y, weights,
+                           order, x_batch, y_batch, w_batch, learning_rate, &step, &correct,
                            &samples)
         self.step = step
         return total, correct, samples
+
+
+cdef int _check_csr(Py_ssize_t n_data, Py_ssize_t n_indices, const Py_ssize_t[::1] indptr,
+                    Py_ssize_t rows) except -1:
+    """The sizes of a CSR matrix against its rows: a wrong one would read past an array
+    (its contents are checked where it is made, in densecore._validation.as_csr)."""
+    if (rows < 0 or indptr.shape[0] != rows + 1 or indptr[0] != 0
+            or indptr[rows] > min(n_data, n_indices)):
+        raise ValueError(f"a CSR matrix of {rows} rows needs {rows + 1} row offsets from 0 to "
+                         f"at most its {min(n_data, n_indices)} values, got "
+                         f"{indptr.shape[0]} offsets")
+    return 0
+
+
+cdef core.CSRRows _csr_rows(const floating[::1] data, const int[::1] indices,
+                            const Py_ssize_t[::1] indptr):
+    """Every row of the matrix, in order (no row read yet: empty arrays give NULL)."""
+    cdef core.CSRRows csr
+    csr.data = csr.indices = csr.rows = NULL
+    if data.shape[0] > 0 and indices.shape[0] > 0:
+        csr.data = &data[0]
+        csr.indices = &indices[0]
+    csr.indptr = &indptr[0]
+    csr.first = 0
+    return csr
+
+
+def csr_forward(const floating[::1] data, const int[::1] indices,
+                const Py_ssize_t[::1] indptr, Py_ssize_t start, Py_ssize_t stop,
+                const floating[:, ::1] W, const floating[::1] b, int activation):
+    """``(signal, out)`` of one layer on the rows ``start:stop`` of the CSR matrix
+    ``(data, indices, indptr)``: ``X[start:stop] @ W.T + b`` and its activation, both
+    new ``(stop - start, W.shape[0])`` arrays.  The matrix's contents are trusted
+    (densecore._validation.as_csr checks them); the sizes are checked here."""
+    cdef Py_ssize_t rows = indptr.shape[0] - 1
+    _check_csr(data.shape[0], indices.shape[0], indptr, rows)
+    if not 0 <= start <= stop <= rows or stop - start > INT_MAX:
+        raise ValueError(f"rows {start}:{stop} are not rows of a matrix of {rows}")
+    if W.shape[0] < 1 or W.shape[1] < 1 or b.shape[0] != W.shape[0]:
+        raise ValueError(f"W must be (out, in) with out, in >= 1 and b (out,), got "
+                         f"{W.shape[0], W.shape[1]} and {b.shape[0],}")
+    if not core.known_activation(activation):
+        raise ValueError(f"unknown activation code {activation}")
+    signal = np.empty((stop - start, W.shape[0]), np.float32 if floating is float else np.float64)
+    out = np.empty_like(signal)
+    cdef floating[:, ::1] signal_view = signal, out_view = out
+    cdef core.CSRRows csr = _csr_rows(data, indices, indptr)
+    csr.first = start
+    if stop > start:
+        with nogil:
+            core.csr_forward(&csr, <int>(stop - start), &W[0, 0], &b[0], &signal_view[0, 0],
+                             &out_view[0, 0], <int>W.shape[1], <int>W.shape[0], activation)
+    return signal, out

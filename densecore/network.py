@@ -10,10 +10,11 @@ import functools
 import threading
 
 import numpy as np
+import scipy.sparse
 
 from densecore import _layout, _serialization, activations, losses, optimizers, training
-from densecore._validation import (as_matrix, finite_number, float_dtype, non_negative_int,
-                                   positive_int, sample_weights)
+from densecore._validation import (as_samples, csr_arrays, finite_number, float_dtype,
+                                   non_negative_int, positive_int, sample_weights)
 from densecore.layer import Layer
 
 # The keys of Network.state(), in its order.
@@ -146,7 +147,9 @@ class Network:
 
         Parameters
         ----------
-        X : array-like (n_samples, n_features)
+        X : array-like (n_samples, n_features) or scipy.sparse matrix or array
+            Sparse input (CSR; CSC and other formats are converted to CSR once)
+            feeds the first layer's products directly, its rows never made dense.
         y : array-like
             Integer labels ``(n,)`` or a ``(n, k)`` target matrix for
             cross_entropy; targets ``(n,)`` or ``(n, k)`` otherwise.
@@ -203,8 +206,8 @@ class Network:
             before the epoch that diverged.
         """
         X = self._samples(X)
-        Y = self._targets(y, len(X))
-        weight = sample_weights(sample_weight, len(X), self.dtype)
+        Y = self._targets(y, X.shape[0])
+        weight = sample_weights(sample_weight, X.shape[0], self.dtype)
         rng = np.random.default_rng(seed)
         (X, Y, weight), validation = self._split_validation(
             X, Y, weight, validation_data, validation_split, rng)
@@ -232,10 +235,11 @@ class Network:
                                      verbose=verbose).history
 
         def run_epoch(rate):
-            order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
+            order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
             return session.epoch(X, Y, order, rate, weight).logs(self._loss)
 
-        schedule = (training.InvScaling(learning_rate, power_t=power_t, samples_per_epoch=len(X))
+        schedule = (training.InvScaling(learning_rate, power_t=power_t,
+                                        samples_per_epoch=X.shape[0])
                     if schedule == "invscaling" else training.SCHEDULES[schedule](learning_rate))
         return training.train(
             run_epoch, epochs=epochs, schedule=schedule,
@@ -257,12 +261,14 @@ class Network:
         learning_rate = finite_number(learning_rate, "learning_rate", minimum=0,
                                       open_interval=True)
         X = self._samples(X)
-        Y = self._targets(y, len(X))
-        weight = sample_weights(sample_weight, len(X), self.dtype)
+        Y = self._targets(y, X.shape[0])
+        weight = sample_weights(sample_weight, X.shape[0], self.dtype)
         if optimizer is None:
             optimizer = self.optimizer or "sgd"
         session = self._session(X, batch_size, optimizer, alpha, clip_norm, keep_state=True)
-        order = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
+        n_samples = X.shape[0]
+        order = (np.random.default_rng(seed).permutation(n_samples) if shuffle
+                 else np.arange(n_samples))
         try:
             return session.epoch(X, Y, order, learning_rate, weight).logs(self._loss)["loss"]
         except FloatingPointError as error:
@@ -276,8 +282,8 @@ class Network:
         """``{"loss": mean loss}``, with ``"accuracy"`` for the cross-entropies; both
         weighted means with ``sample_weight``."""
         X = self._samples(X)
-        return self._score(X, self._targets(y, len(X)),
-                           sample_weights(sample_weight, len(X), self.dtype))
+        return self._score(X, self._targets(y, X.shape[0]),
+                           sample_weights(sample_weight, X.shape[0], self.dtype))
 
     # -- training sessions and optimizer state -------------------------------
 
@@ -382,7 +388,7 @@ class Network:
     # -- inputs -----------------------------------------------------------
 
     def _samples(self, X):
-        return as_matrix(X, "X", self.dtype, self.sizes[0])
+        return as_samples(X, "X", self.dtype, self.sizes[0])
 
     def _targets(self, y, n_samples):
         return self._loss.targets(y, n_samples, self.sizes[-1], self.dtype)
@@ -401,15 +407,15 @@ class Network:
                                  f"sample_weight_val), got {len(validation_data)} items")
             X_val, y_val, weight_val = (*validation_data, None)[:3]
             X_val = self._samples(X_val)
-            return (X, Y, weight), (X_val, self._targets(y_val, len(X_val)),
-                                    sample_weights(weight_val, len(X_val), self.dtype))
+            return (X, Y, weight), (X_val, self._targets(y_val, X_val.shape[0]),
+                                    sample_weights(weight_val, X_val.shape[0], self.dtype))
         if not split:
             return (X, Y, weight), None
-        n_val = int(len(X) * split)
-        if not 0 < n_val < len(X):
-            raise ValueError(f"validation_split={split} of {len(X)} samples leaves no "
+        n_val = int(X.shape[0] * split)
+        if not 0 < n_val < X.shape[0]:
+            raise ValueError(f"validation_split={split} of {X.shape[0]} samples leaves no "
                              "validation or no training samples")
-        order = rng.permutation(len(X))
+        order = rng.permutation(X.shape[0])
         held_out, kept = order[:n_val], order[n_val:]
         return ((X[kept], Y[kept], None if weight is None else weight[kept]),
                 (X[held_out], Y[held_out], None if weight is None else weight[held_out]))
@@ -417,13 +423,13 @@ class Network:
     def _session(self, X, batch_size, optimizer, alpha, clip_norm, *, keep_state=False):
         """The session that fit or partial_fit trains with, the optimizer's state kept
         if ``keep_state`` and ``optimizer`` is the one in use."""
-        if len(X) == 0:
+        if X.shape[0] == 0:
             raise ValueError("training needs at least one sample, got 0")
         batch_size = positive_int(batch_size, "batch_size")
         optimizer = optimizers.get(optimizer)
         if optimizer.full_batch:
             batch_size = training.FULL_BATCH_ROWS  # a block of the full batch
-        batch_size = min(batch_size, len(X))
+        batch_size = min(batch_size, X.shape[0])
         if not (keep_state and optimizer == self.optimizer):
             self.reset_optimizer(optimizer)
         return self.training_session(batch_size, alpha=alpha, clip_norm=clip_norm)
@@ -432,17 +438,36 @@ class Network:
 
     def _forward(self, X):
         """``(signal, out)`` of the output layer for the rows of ``X``."""
+        if scipy.sparse.issparse(X):
+            return self._forward_csr(X)
         signal, out = None, X
         for (weights, bias), activation in zip(self._views, self._activations):
             signal, out = activation.forward_rows(out, weights, bias)
         return signal, out
 
+    def _forward_csr(self, X):
+        """``_forward`` for a CSR ``X``, in blocks of the full batch's rows: the first
+        layer through the CSR kernel on the block's rows as they are, the others dense;
+        only the output layer's signal and out are kept for every row."""
+        rows = training.FULL_BATCH_ROWS
+        signal = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
+        out = np.empty_like(signal)
+        arrays = csr_arrays(X)
+        (W, b), first = self._views[0], self._activations[0]
+        for start in range(0, X.shape[0], rows):
+            stop = min(start + rows, X.shape[0])
+            block_signal, block_out = training.forward_csr(first, X, W, b, start, stop, arrays)
+            for (weights, bias), activation in zip(self._views[1:], self._activations[1:]):
+                block_signal, block_out = activation.forward_rows(block_out, weights, bias)
+            signal[start:stop], out[start:stop] = block_signal, block_out
+        return signal, out
+
     def _score(self, X, Y, weight=None):
-        if len(X) == 0:
+        if X.shape[0] == 0:
             raise ValueError("evaluate needs at least one sample, got 0")
         signal, out = self._forward(X)
         total, _ = self._loss.gradient(self._activations[-1], signal, out, Y, weight)
-        samples = len(X) if weight is None else float(weight.sum())
+        samples = X.shape[0] if weight is None else float(weight.sum())
         tally = training.Tally(total, self._loss.right_answers(out, Y, weight), samples,
                                self._loss.answers(samples, self.sizes[-1]))
         return tally.logs(self._loss)

@@ -17,9 +17,11 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse
 
 from densecore import _blas, _layout, _train, activations, kernels
-from densecore._validation import as_matrix, finite_number, positive_int, sample_weights
+from densecore._validation import (as_samples, csr_arrays, finite_number, positive_int,
+                                   sample_weights)
 
 __all__ = ["Adaptive", "Checkpoint", "Constant", "FULL_BATCH_ROWS", "InvScaling",
            "NoImprovement", "Plateau", "SCHEDULES", "Session", "Tally", "minimize", "train"]
@@ -103,15 +105,20 @@ class Session:
                                 else _layout.layer_views(self.gradients, self.sizes))
         self._slot_views = [_layout.layer_views(row, self.sizes) for row in optimizer_state.slots]
         self._trainer = self._build_trainer() if compiled else None
-        largest = max(n_in * n_out for n_in, n_out in zip(self.sizes, self.sizes[1:]))
-        self._work = self.batch_size * largest  # multiply-adds of a batch's largest product
+        products = [n_in * n_out for n_in, n_out in zip(self.sizes, self.sizes[1:])]
+        # Multiply-adds of a batch's largest BLAS product (sparse input: the first
+        # layer's products run in the CSR kernels instead).
+        self._work = self.batch_size * max(products)
+        self._sparse_work = self.batch_size * max(products[1:], default=0)
         self._backup = (parameters.copy(), optimizer_state.slots.copy()) if rollback else None
 
     def data(self, X, y):
-        """``(X, Y)``: the samples as a checked C-contiguous matrix, and the targets as
-        the matrix the loss takes (``y`` may be class labels for cross_entropy)."""
-        X = as_matrix(X, "X", self.parameters.dtype, self.sizes[0])
-        return X, self.loss.targets(y, len(X), self.sizes[-1], self.parameters.dtype)
+        """``(X, Y)``: the samples as a checked C-contiguous matrix (a scipy.sparse ``X``
+        as a checked CSR of the network's dtype, which the first layer reads as it is),
+        and the targets as the matrix the loss takes (``y`` may be class labels for
+        cross_entropy)."""
+        X = as_samples(X, "X", self.parameters.dtype, self.sizes[0])
+        return X, self.loss.targets(y, X.shape[0], self.sizes[-1], self.parameters.dtype)
 
     def weights(self, sample_weight, n_samples):
         """``sample_weight`` checked for :meth:`epoch` (None stays None)."""
@@ -119,7 +126,8 @@ class Session:
 
     def epoch(self, X, Y, order, learning_rate, sample_weight=None):
         """One pass over the rows ``X[order]``, ``Y[order]`` (checked by :meth:`data`)
-        in mini-batches; its :class:`Tally`.
+        in mini-batches; its :class:`Tally`.  A CSR ``X``'s batches are its rows read
+        in place (the first layer's products run on them).
 
         ``sample_weight`` (checked by :meth:`weights`, one per row of ``X``)
         scales each sample's loss and gradient, as scikit-learn's: a batch's mean
@@ -148,12 +156,15 @@ class Session:
     def loss_gradient(self, X, Y, sample_weight=None):
         """The (weighted) mean loss over every row of ``X``, ``Y`` with the L2 term, and
         its gradient: the session's flat gradient array, overwritten by the next call."""
-        if self._trainer:
+        if self._trainer and scipy.sparse.issparse(X):
+            with _blas.threads_for(self._sparse_work):
+                total = self._trainer.sparse_loss_gradient(*csr_arrays(X), Y, sample_weight)
+        elif self._trainer:
             with _blas.threads_for(self._work):
                 total = self._trainer.loss_gradient(X, Y, sample_weight)
         else:
             total = self._numpy_gradients(X, Y, sample_weight)[0]
-        whole = len(X) if sample_weight is None else float(sample_weight.sum())
+        whole = X.shape[0] if sample_weight is None else float(sample_weight.sum())
         alpha = self.alpha / whole if self.l2_per_sample else self.alpha
         squares = 0.0
         for (weights, _), (grad_weights, _) in zip(self._views, self._gradient_views):
@@ -206,6 +217,9 @@ class Session:
     def _compiled_epoch(self, X, Y, weight, order, rate):
         self._trainer.step = self.optimizer_state.step
         try:
+            if scipy.sparse.issparse(X):
+                with _blas.threads_for(self._sparse_work):
+                    return self._trainer.sparse_epoch(*csr_arrays(X), Y, order, rate, weight)
             with _blas.threads_for(self._work):
                 return self._trainer.epoch(X, Y, order, rate, weight)
         finally:
@@ -228,11 +242,15 @@ class Session:
         return total, right, samples
 
     def _numpy_gradients(self, x, y, weight=None):
-        """The summed (weighted) loss and right answers of the rows ``x``, ``y``; the
-        gradient of their (weighted) mean loss into the gradient arrays."""
+        """The summed (weighted) loss and right answers of the rows ``x`` (dense or CSR),
+        ``y``; the gradient of their (weighted) mean loss into the gradient arrays."""
         inputs, signals = [x], []
-        for (W, b), activation in zip(self._views, self.activations):
-            signal, out = activation.forward_rows(inputs[-1], W, b)
+        sparse = scipy.sparse.issparse(x)
+        for i, ((W, b), activation) in enumerate(zip(self._views, self.activations)):
+            if i == 0 and sparse:
+                signal, out = forward_csr(activation, x, W, b)
+            else:
+                signal, out = activation.forward_rows(inputs[-1], W, b)
             signals.append(signal)
             inputs.append(out)
         total, delta = self.loss.gradient(self.activations[-1], signals[-1], inputs[-1], y,
@@ -240,7 +258,10 @@ class Session:
         right = self.loss.right_answers(inputs[-1], y, weight)
         for i in reversed(range(len(self._views))):
             grad_W, grad_b = self._gradient_views[i]
-            grad_W[...], grad_b[...] = kernels.gradients(inputs[i], delta)
+            if i == 0 and sparse:  # delta.T @ x, as (x.T @ delta).T: scipy's CSC product
+                grad_W[...], grad_b[...] = (x.T @ delta).T, delta.sum(axis=0)
+            else:
+                grad_W[...], grad_b[...] = kernels.gradients(inputs[i], delta)
             if i > 0:
                 delta = self.activations[i - 1].backward_rows(delta, self._views[i][0],
                                                               signals[i - 1])
@@ -265,6 +286,18 @@ class Session:
                 kernels.update(optimizer.code, parameter.ravel(), gradient.ravel(), slot_1,
                                slot_2, rate, alpha if k == 0 else 0.0, scale, beta_1, beta_2,
                                epsilon, nesterov, self.optimizer_state.step)
+
+
+def forward_csr(activation, X, W, b, start=0, stop=None, arrays=None):
+    """``(signal, out)`` of a layer of ``activation`` on the rows ``start:stop`` of the
+    CSR ``X`` (from ``Session.data``): ``X[start:stop] @ W.T + b`` and its activation,
+    through the compiled CSR kernel, or scipy's product for a Python-callable
+    activation.  ``arrays``: ``csr_arrays(X)``, made once by a caller that runs the
+    rows in blocks."""
+    stop = X.shape[0] if stop is None else stop
+    if not activation.compiled:
+        return activation.forward_rows(X[start:stop], W, b)
+    return _train.csr_forward(*(arrays or csr_arrays(X)), start, stop, W, b, activation.code)
 
 
 class Checkpoint:
