@@ -39,6 +39,8 @@ ACTIVATIONS = {SKLEARN_NAMES.get(name, name): name for name in activations.ACTIV
 # The MLP's stochastic solvers, densecore's optimizers of the same names: the ones
 # that step through mini-batches (partial_fit and the Dask estimators need one).
 SOLVERS = ("sgd", "adam")
+# The sparse formats the network's first layer takes (CSC becomes CSR once per call).
+SPARSE = ["csr", "csc"]
 # Seeds handed to densecore are drawn below this bound.
 SEED_BOUND = np.iinfo(np.int32).max
 
@@ -176,6 +178,11 @@ def _has_stochastic_solver(estimator):
 
 class _DenseBase(BaseEstimator):
     """What DenseClassifier and DenseRegressor share: parameters and the training loop."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     # scikit-learn's parameter validation (run by _fit_context): the MLP's ranges,
     # with densecore's hidden activations.
@@ -431,7 +438,8 @@ class _DenseBase(BaseEstimator):
     def _predict_outputs(self, X):
         """The network's outputs for ``X``, ``(n_samples, n_outputs_)``."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, X, accept_sparse=SPARSE, dtype=(np.float64, np.float32),
+                          reset=False)
         return self._network.predict(X)
 
     # -- training ---------------------------------------------------------
@@ -447,7 +455,7 @@ class _DenseBase(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         reset = not hasattr(self, "_network") or not (incremental or self.warm_start)
         X, Y, y = self._validate_training_data(X, y, reset=reset, incremental=incremental)
-        weight = sample_weights(sample_weight, len(X), X.dtype)
+        weight = sample_weights(sample_weight, X.shape[0], X.dtype)
         rng = check_random_state(self.random_state)
         if reset:
             self._initialize(X.shape[1], Y.shape[1], X.dtype, rng)
@@ -504,14 +512,14 @@ class _DenseBase(BaseEstimator):
         """Minimize the loss of the whole of ``(X, Y)`` by L-BFGS, as the MLP."""
         # scikit-learn's L2 term is alpha over the summed weight.
         session = self._network.training_session(
-            min(len(X), training.FULL_BATCH_ROWS), alpha=self.alpha / self._gradient_scale(),
+            min(X.shape[0], training.FULL_BATCH_ROWS), alpha=self.alpha / self._gradient_scale(),
             l2_per_sample=True, rollback=False)
         X, Y = session.data(X, Y)
         callbacks = [_ProgressLines()] if self.verbose else []
         result = training.minimize(session, X, Y, max_iter=self.max_iter, sample_weight=weight,
                                    callbacks=callbacks).result
         self.n_iter_ = min(int(result.nit), self.max_iter)
-        samples = len(X) if weight is None else float(weight.sum())
+        samples = X.shape[0] if weight is None else float(weight.sum())
         self.loss_ = self._penalized(self._network.evaluate(X, Y, weight)["loss"], samples, 1)
         if result.status != 0:
             warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
@@ -525,7 +533,7 @@ class _DenseBase(BaseEstimator):
         validation = None
         if self.early_stopping:
             (X, Y, y, weight), validation = self._split_validation(X, Y, y, weight, rng)
-        batch_size = self._batch_size(len(X))
+        batch_size = self._batch_size(X.shape[0])
         # scikit-learn's L2 term is alpha over each batch's size (or summed weight).
         session = self._network.training_session(
             batch_size, alpha=self.alpha / self._gradient_scale(), l2_per_sample=True,
@@ -533,12 +541,12 @@ class _DenseBase(BaseEstimator):
         X, Y = session.data(X, Y)
 
         def run_epoch(rate):
-            order = rng.permutation(len(X)) if self.shuffle else np.arange(len(X))
+            order = rng.permutation(X.shape[0]) if self.shuffle else np.arange(X.shape[0])
             tally = session.epoch(X, Y, order, self._step_rate(rate), weight)
             mean = tally.loss / tally.samples if tally.samples else np.nan
-            return {"loss": self._penalized(mean, tally.samples, -(-len(X) // batch_size))}
+            return {"loss": self._penalized(mean, tally.samples, -(-X.shape[0] // batch_size))}
 
-        self._run_epochs(run_epoch, len(X), validation, incremental=incremental)
+        self._run_epochs(run_epoch, X.shape[0], validation, incremental=incremental)
 
     def _split_validation(self, X, Y, y, weight, rng):
         """``((X, Y, y, weight) to train on, (X_val, y_val, weight_val))``, the
@@ -547,8 +555,8 @@ class _DenseBase(BaseEstimator):
         split = train_test_split(*arrays, random_state=rng, test_size=self.validation_fraction,
                                  stratify=self._stratify(Y))
         kept, held_out = split[0::2] + [None] * 4, split[1::2] + [None] * 4
-        if len(held_out[0]) < 2:
-            raise ValueError(f"The validation set is too small: {len(held_out[0])} sample(s), "
+        if held_out[0].shape[0] < 2:
+            raise ValueError(f"The validation set is too small: {held_out[0].shape[0]} sample(s), "
                              "2 at least; increase validation_fraction or give more samples")
         return tuple(kept[:4]), (held_out[0], held_out[2], held_out[3])
 
@@ -811,7 +819,7 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
 
     def _validate_training_data(self, X, y, *, reset, incremental):
         """``(X, Y, y)``: checked samples, the target matrix and the checked labels."""
-        X, y = validate_data(self, X, y, multi_output=True, reset=reset,
+        X, y = validate_data(self, X, y, accept_sparse=SPARSE, multi_output=True, reset=reset,
                              dtype=(np.float64, np.float32))
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -1001,7 +1009,8 @@ class DenseRegressor(RegressorMixin, _DenseBase):
 
     def _validate_training_data(self, X, y, *, reset, incremental):
         """``(X, Y, y)``: checked samples, the target matrix and the checked targets."""
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, reset=reset,
+        X, y = validate_data(self, X, y, accept_sparse=SPARSE, multi_output=True,
+                             y_numeric=True, reset=reset,
                              dtype=(np.float64, np.float32))
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)

@@ -568,6 +568,9 @@ def pickle_case(case):
         return DenseClassifier(**settings, early_stopping=True, validation_fraction=0.3), X, y
     if case == "lbfgs":
         return DenseClassifier(**settings, solver="lbfgs"), X, y
+    if case == "sparse":
+        from scipy.sparse import csr_matrix
+        return DenseClassifier(**settings), csr_matrix(np.where(X > 0.5, X, 0)), y
     X, Y = small_data(n_outputs=2)
     if case == "one target":
         return DenseRegressor(**settings), X, Y[:, 0]
@@ -578,7 +581,7 @@ def pickle_case(case):
 
 
 PICKLE_CASES = ["binary", "multiclass", "multilabel", "early stopping", "one target",
-                "two targets", "lbfgs", "poisson"]
+                "two targets", "lbfgs", "poisson", "sparse"]
 
 
 def estimator_class(name):
