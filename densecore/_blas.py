@@ -25,6 +25,12 @@ def _controller():
     return ThreadpoolController()
 
 
+# Made at import, when the process holds the BLAS libraries that densecore calls
+# and few others: threadpoolctl scans every loaded library, and in a process that
+# had imported scikit-learn and more that scan took 20 ms of a first 60 ms fit.
+_controller()
+
+
 @contextlib.contextmanager
 def threads_for(work):
     """A context that keeps BLAS on one thread for products of ``work`` multiply-adds."""

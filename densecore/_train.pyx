@@ -304,6 +304,8 @@ cdef class Trainer:
     cdef list buffers
     cdef Py_ssize_t batch_size
     cdef object x_batch, y_batch, w_batch
+    cdef void* own_parameters  # the start of the parameters it was built on: W0
+    cdef object pointed
     cdef public long step
 
     def __cinit__(self, list layers, int loss, Py_ssize_t n_targets, Py_ssize_t batch_size,
@@ -329,6 +331,7 @@ cdef class Trainer:
         self.w_batch = np.zeros((batch_size, 1), self.dtype)
         for i, record in enumerate(layers):
             self._attach(i, record, batch_size)
+        self.own_parameters = self.layers[0].W
 
     cdef _attach(self, int i, tuple record, Py_ssize_t batch_size):
         W, b, activation, grad_W, grad_b, W_slots, b_slots = record
@@ -350,6 +353,26 @@ cdef class Trainer:
 
     def __dealloc__(self):
         PyMem_Free(self.layers)
+
+    def point_at(self, parameters=None):
+        """Compute with the weights and biases in ``parameters``, a flat array in the
+        layout and dtype of the ones this Trainer was built on (whose first weight is
+        their start), without copying them; None: with those again.  Needs the
+        gradient arrays, whose size is the parameters'."""
+        if parameters is not None and not (
+                isinstance(parameters, np.ndarray) and parameters.dtype == self.dtype
+                and parameters.ndim == 1 and parameters.flags.c_contiguous
+                and parameters.size == self.settings.n_parameters):
+            raise ValueError(f"parameters must be a C-contiguous 1-D {self.dtype} array of "
+                             f"{self.settings.n_parameters} values")
+        cdef char* start = <char*>(self.own_parameters if parameters is None
+                                   else _address(parameters))
+        cdef char* current = <char*>self.layers[0].W
+        cdef int i
+        for i in range(self.n_layers):
+            self.layers[i].W = start + (<char*>self.layers[i].W - current)
+            self.layers[i].b = start + (<char*>self.layers[i].b - current)
+        self.pointed = parameters  # kept alive while the layers point into it
 
     def loss_gradient(self, const floating[:, ::1] X, const floating[:, ::1] Y,
                       const floating[::1] weight=None):

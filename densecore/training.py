@@ -153,21 +153,33 @@ class Session:
                                      "before that epoch (try a smaller learning_rate)")
         return Tally(total, right, samples, self.loss.answers(samples, self.sizes[-1]))
 
-    def loss_gradient(self, X, Y, sample_weight=None):
+    def loss_gradient(self, X, Y, sample_weight=None, parameters=None):
         """The (weighted) mean loss over every row of ``X``, ``Y`` with the L2 term, and
-        its gradient: the session's flat gradient array, overwritten by the next call."""
-        if self._trainer and scipy.sparse.issparse(X):
-            with _blas.threads_for(self._sparse_work):
-                total = self._trainer.sparse_loss_gradient(*csr_arrays(X), Y, sample_weight)
-        elif self._trainer:
-            with _blas.threads_for(self._work):
-                total = self._trainer.loss_gradient(X, Y, sample_weight)
+        its gradient: the session's flat gradient array, overwritten by the next call.
+
+        ``parameters``: a flat array of the network's layout and dtype to evaluate
+        at, read where it is, instead of the network's own.
+        """
+        if parameters is not None and not (
+                isinstance(parameters, np.ndarray) and parameters.ndim == 1
+                and parameters.dtype == self.parameters.dtype
+                and parameters.flags.c_contiguous and parameters.size == self.parameters.size):
+            raise ValueError(f"parameters must be a C-contiguous 1-D {self.parameters.dtype} "
+                             f"array of {self.parameters.size} values")
+        views = (self._views if parameters is None
+                 else _layout.layer_views(parameters, self.sizes))
+        if self._trainer:
+            self._trainer.point_at(parameters)
+            try:
+                total = self._compiled_loss_gradient(X, Y, sample_weight)
+            finally:
+                self._trainer.point_at(None)
         else:
-            total = self._numpy_gradients(X, Y, sample_weight)[0]
+            total = self._numpy_gradients(X, Y, sample_weight, views)[0]
         whole = X.shape[0] if sample_weight is None else float(sample_weight.sum())
         alpha = self.alpha / whole if self.l2_per_sample else self.alpha
         squares = 0.0
-        for (weights, _), (grad_weights, _) in zip(self._views, self._gradient_views):
+        for (weights, _), (grad_weights, _) in zip(views, self._gradient_views):
             grad_weights += alpha * weights
             squares += float(np.vdot(weights, weights))
         return total / whole + 0.5 * alpha * squares, self.gradients
@@ -183,8 +195,11 @@ class Session:
         optimizer = self.optimizer_state.optimizer
 
         def loss_gradient(x):
-            np.copyto(self.parameters, x, casting="same_kind")
-            loss, gradient = self.loss_gradient(X, Y, sample_weight)
+            if x.dtype == self.parameters.dtype:  # scipy's own vector, read where it is
+                loss, gradient = self.loss_gradient(X, Y, sample_weight, parameters=x)
+            else:  # scipy works in float64: a float32 network takes a converted copy
+                np.copyto(self.parameters, x, casting="same_kind")
+                loss, gradient = self.loss_gradient(X, Y, sample_weight)
             return loss, gradient.astype(np.float64)  # a copy: scipy keeps it
 
         def after_iteration(intermediate_result):
@@ -214,6 +229,13 @@ class Session:
                               optimizer.hyper_parameters(), self.alpha, self.l2_per_sample,
                               self.clip_norm, self.gradients)
 
+    def _compiled_loss_gradient(self, X, Y, weight):
+        if scipy.sparse.issparse(X):
+            with _blas.threads_for(self._sparse_work):
+                return self._trainer.sparse_loss_gradient(*csr_arrays(X), Y, weight)
+        with _blas.threads_for(self._work):
+            return self._trainer.loss_gradient(X, Y, weight)
+
     def _compiled_epoch(self, X, Y, weight, order, rate):
         self._trainer.step = self.optimizer_state.step
         try:
@@ -241,12 +263,14 @@ class Session:
             samples += batch_samples
         return total, right, samples
 
-    def _numpy_gradients(self, x, y, weight=None):
+    def _numpy_gradients(self, x, y, weight=None, views=None):
         """The summed (weighted) loss and right answers of the rows ``x`` (dense or CSR),
-        ``y``; the gradient of their (weighted) mean loss into the gradient arrays."""
+        ``y``, at the parameters ``views`` (default: the network's); the gradient of
+        their (weighted) mean loss into the gradient arrays."""
+        views = self._views if views is None else views
         inputs, signals = [x], []
         sparse = scipy.sparse.issparse(x)
-        for i, ((W, b), activation) in enumerate(zip(self._views, self.activations)):
+        for i, ((W, b), activation) in enumerate(zip(views, self.activations)):
             if i == 0 and sparse:
                 signal, out = forward_csr(activation, x, W, b)
             else:
@@ -256,14 +280,14 @@ class Session:
         total, delta = self.loss.gradient(self.activations[-1], signals[-1], inputs[-1], y,
                                           weight)
         right = self.loss.right_answers(inputs[-1], y, weight)
-        for i in reversed(range(len(self._views))):
+        for i in reversed(range(len(views))):
             grad_W, grad_b = self._gradient_views[i]
             if i == 0 and sparse:  # delta.T @ x, as (x.T @ delta).T: scipy's CSC product
                 grad_W[...], grad_b[...] = (x.T @ delta).T, delta.sum(axis=0)
             else:
                 grad_W[...], grad_b[...] = kernels.gradients(inputs[i], delta)
             if i > 0:
-                delta = self.activations[i - 1].backward_rows(delta, self._views[i][0],
+                delta = self.activations[i - 1].backward_rows(delta, views[i][0],
                                                               signals[i - 1])
         return total, right
 

@@ -112,3 +112,22 @@ def test_an_exp_output_with_the_poisson_loss_is_the_poisson_glm():
     assert net.loss == "poisson"  # the default after an exp output
     net.fit(X, y, epochs=500, optimizer=LBFGS(tol=1e-7))
     np.testing.assert_allclose(net.predict(X).ravel(), glm.predict(X), rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["compiled", "numpy"])
+def test_the_loss_is_evaluated_where_the_parameters_lie_without_a_copy(kind):
+    net = networks()[kind]
+    net.reset_optimizer("lbfgs")
+    session = net.training_session(16, alpha=0.05)
+    X, Y = session.data(*problem(n=50))
+    elsewhere = np.random.default_rng(5).standard_normal(net.parameters.size)
+    own = net.parameters.copy()
+    loss, gradient = session.loss_gradient(X, Y, parameters=elsewhere)
+    gradient = gradient.copy()
+    np.testing.assert_array_equal(net.parameters, own)  # the network's are left alone
+    net.parameters[...] = elsewhere
+    expected_loss, expected_gradient = session.loss_gradient(X, Y)
+    assert loss == expected_loss
+    np.testing.assert_array_equal(gradient, expected_gradient)
+    with pytest.raises(ValueError, match="C-contiguous 1-D float64 array"):
+        session.loss_gradient(X, Y, parameters=elsewhere[:-1])
