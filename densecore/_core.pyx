@@ -469,40 +469,31 @@ cdef double _cross_entropy(const floating* signal, const floating* out,
     return total
 
 
-cdef double _binary_cross_entropy(const floating* signal, const floating* out,
-                                  const floating* target, const floating* weight,
-                                  floating* delta, int rows, int cols,
-                                  floating scale) noexcept nogil:
+cdef inline double _output_loss(int loss, double z, double y, double out) noexcept nogil:
+    """One output's loss from its logit ``z``: binary cross-entropy or poisson."""
+    if loss == POISSON:
+        # Half the Poisson deviance through the log link, out = exp(z), as
+        # scikit-learn: y log(y / out) - y + out = y log y - y z - y + out, from the
+        # logit so that no log of a rounded-to-zero mean is taken.
+        return (y * log(y) if y > 0 else 0) - y * z - y + out
     # log(1 + exp(z)) - y z, written so that exp never overflows.
-    cdef double total = 0, value
+    return max(z, 0.0) - y * z + log1p(exp(-fabs(z)))
+
+
+cdef double _summed_over_outputs(int loss, const floating* signal, const floating* out,
+                                 const floating* target, const floating* weight,
+                                 floating* delta, int rows, int cols,
+                                 floating scale) noexcept nogil:
+    # The losses summed over outputs whose gradient through their output
+    # activation (sigmoid, exp) collapses to out - target.
+    cdef double total = 0
     cdef floating w
     cdef Py_ssize_t i, j, at
     for i in range(rows):
         w = _weight(weight, i)
         for j in range(cols):
             at = i * cols + j
-            value = (max(<double>signal[at], 0.0) - target[at] * <double>signal[at]
-                     + log1p(exp(-fabs(<double>signal[at]))))
-            total += w * value
-            delta[at] = (scale * w) * (out[at] - target[at])
-    return total
-
-
-cdef double _poisson(const floating* signal, const floating* out, const floating* target,
-                     const floating* weight, floating* delta, int rows, int cols,
-                     floating scale) noexcept nogil:
-    # Half the Poisson deviance through the log link, out = exp(signal), summed over
-    # outputs as scikit-learn: y log(y / out) - y + out = y log y - y signal - y + out,
-    # from the logits so that no log of a rounded-to-zero mean is taken.
-    cdef double total = 0, y
-    cdef floating w
-    cdef Py_ssize_t i, j, at
-    for i in range(rows):
-        w = _weight(weight, i)
-        for j in range(cols):
-            at = i * cols + j
-            y = target[at]
-            total += w * ((y * log(y) if y > 0 else 0) - y * signal[at] - y + out[at])
+            total += w * _output_loss(loss, signal[at], target[at], out[at])
             delta[at] = (scale * w) * (out[at] - target[at])
     return total
 
@@ -524,10 +515,9 @@ cdef double loss_gradient(int loss, int activation, const floating* signal,
     cdef double total
     if loss == CROSS_ENTROPY:
         return _cross_entropy(signal, out, target, weight, delta, rows, cols, scale)
-    if loss == BINARY_CROSS_ENTROPY:
-        return _binary_cross_entropy(signal, out, target, weight, delta, rows, cols, scale)
-    if loss == POISSON:
-        return _poisson(signal, out, target, weight, delta, rows, cols, scale)
+    if loss == BINARY_CROSS_ENTROPY or loss == POISSON:
+        return _summed_over_outputs(loss, signal, out, target, weight, delta, rows, cols,
+                                    scale)
     total = _mse(out, target, weight, delta, rows, cols, scale)
     _activation_backward(activation, signal, delta, rows, cols)
     return total
