@@ -273,6 +273,17 @@ def test_dask_classifier_fits_and_predicts_lazily(client, digits):
     np.testing.assert_array_equal(restored.predict_proba(X_test), clf.predict_proba(X_test))
 
 
+def test_dask_regressor_takes_the_poisson_loss(client, digits):
+    X, y = digits[:2]
+    reg = dd.DaskDenseRegressor(loss="poisson", hidden_layer_sizes=(8,), max_iter=3,
+                                random_state=0, learning_rate_init=0.01)
+    with pytest.warns(ConvergenceWarning):
+        reg.fit(da.from_array(X, chunks=720), da.from_array(y.astype(float), chunks=720))
+    predictions = reg.predict(X)
+    assert reg.out_activation_ == "exp" and (predictions > 0).all()
+    assert reg.loss_curve_[-1] < reg.loss_curve_[0]
+
+
 def test_dask_regressor_fits(client, digits, capsys):
     X, y = digits[:2]
     # verbose prints the MLP's lines on the client; n_iter_no_change=inf never stops.
