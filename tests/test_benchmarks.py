@@ -133,3 +133,22 @@ def test_data_parallel_skipped_without_distributed(tmp_path):
     report = quick_run("--only", "data-parallel", env={**os.environ, "PYTHONPATH": path})
     assert f"{DATA_PARALLEL}: skipped, distributed hidden by the test" in report
     assert not rows(report, TRAINERS, width=7)
+
+
+ESTIMATOR_CASES = ["digits 1797x64 classifier", "synthetic 2000x50 classifier",
+                   "synthetic 2000x50 regressor"]
+
+
+@pytest.mark.skipif(not installed("sklearn"), reason="the sklearn extra is not installed")
+def test_estimators_section_rows_and_targets(report):
+    """A row per case and solver, timed and scored on both sides, and a target line each."""
+    table = rows(report, ESTIMATOR_CASES, width=7)
+    assert sorted(table) == sorted((case, solver) for case in ESTIMATOR_CASES
+                                   for solver in ("adam", "sgd", "lbfgs"))
+    for (case, solver), (ours, theirs, ratio, our_score, their_score) in table.items():
+        assert float(ours) > 0 and float(theirs) > 0 and ratio.endswith("x")
+        assert float(our_score) <= 1 and float(their_score) <= 1  # accuracy or R^2
+        must = {"lbfgs": "1.3"}.get(solver, "2.0")
+        pattern = (re.escape(f"estimator fit {case} {solver}: ") + r"\d+\.\d\dx "
+                   + re.escape(f"(must {must}x): ") + r"(holds|MISSED)")
+        assert re.search(pattern, report), pattern
