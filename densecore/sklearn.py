@@ -566,7 +566,6 @@ class _DenseBase(BaseEstimator):
         from earlier calls in the fitted attributes; score ``validation`` (X, y)
         after each epoch with ``early_stopping``."""
         schedule = self._schedule(n_samples)
-        checkpoint = validate = None
         if self.early_stopping:
             rule = training.NoImprovement("validation_score", self.tol, self.n_iter_no_change,
                                           maximize=True, best=self.best_validation_score_,
@@ -579,6 +578,7 @@ class _DenseBase(BaseEstimator):
         else:
             rule = training.NoImprovement("loss", self.tol, self.n_iter_no_change,
                                           best=self.best_loss_, count=self._no_improvement_count)
+            checkpoint = validate = None
         callbacks = [_ProgressLines(schedule, rule, self._stall_message())] if self.verbose \
             else []
         trained = training.train(run_epoch, epochs=1 if incremental else self.max_iter,

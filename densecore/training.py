@@ -20,8 +20,7 @@ import scipy.optimize
 import scipy.sparse
 
 from densecore import _blas, _layout, _train, activations, kernels
-from densecore._validation import (as_samples, csr_arrays, finite_number, positive_int,
-                                   sample_weights)
+from densecore._validation import as_samples, csr_arrays, finite_number, positive_int
 
 __all__ = ["Adaptive", "Checkpoint", "Constant", "FULL_BATCH_ROWS", "InvScaling",
            "NoImprovement", "Plateau", "SCHEDULES", "Session", "Tally", "minimize", "train"]
@@ -120,16 +119,13 @@ class Session:
         X = as_samples(X, "X", self.parameters.dtype, self.sizes[0])
         return X, self.loss.targets(y, X.shape[0], self.sizes[-1], self.parameters.dtype)
 
-    def weights(self, sample_weight, n_samples):
-        """``sample_weight`` checked for :meth:`epoch` (None stays None)."""
-        return sample_weights(sample_weight, n_samples, self.parameters.dtype)
-
     def epoch(self, X, Y, order, learning_rate, sample_weight=None):
         """One pass over the rows ``X[order]``, ``Y[order]`` (checked by :meth:`data`)
         in mini-batches; its :class:`Tally`.  A CSR ``X``'s batches are its rows read
         in place (the first layer's products run on them).
 
-        ``sample_weight`` (checked by :meth:`weights`, one per row of ``X``)
+        ``sample_weight`` (checked by ``densecore._validation.sample_weights``, one
+        per row of ``X``)
         scales each sample's loss and gradient, as scikit-learn's: a batch's mean
         is its weighted mean, and the L2 term of ``l2_per_sample`` is divided by
         the batch's summed weight.
