@@ -21,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 from densecore import Layer, Network, kernels
 from numpy_reference import ACTIVATIONS
 
-PROPERTIES = 9
+PROPERTIES = 11
 EXAMPLES = math.ceil(int(os.environ.get("DENSECORE_FUZZ_EXAMPLES", 2400)) / PROPERTIES)
 fuzz = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
@@ -128,6 +128,45 @@ def test_fit_and_evaluate(X, y):
 
 
 @fuzz
+@given(weight=st.one_of(arrays(), arrays(shape=st.just((6,)),
+                                         dtypes=[np.int64, np.float64, np.bool_])))
+def test_fit_and_evaluate_with_sample_weight(weight):
+    X = np.linspace(-1, 1, 18).reshape(6, 3)
+    y = np.array([0, 1, 0, 1, 1, 0])
+    net = Network.from_sizes([3, 4, 2], seed=0)
+    before = net.parameters.copy()
+    history, error = call(net.fit, X, y, epochs=2, batch_size=2, sample_weight=weight)
+    valid = (real_and_finite(weight) and np.shape(weight) == (6,)
+             and (np.asarray(weight, float) >= 0).all() and np.asarray(weight, float).any())
+    assert (error is None) == valid, (weight, error)
+    if error is not None:
+        np.testing.assert_array_equal(net.parameters, before)  # refused before any step
+    else:
+        assert np.isfinite(history["loss"]).all() and np.isfinite(net.parameters).all()
+        result, error = call(net.evaluate, X, y, sample_weight=weight)
+        assert error is None and 0 <= result["accuracy"] <= 1
+
+
+@fuzz
+@given(X=st.one_of(arrays(), arrays(shape=st.tuples(st.integers(0, 4), st.just(3)))),
+       layout=st.sampled_from(["csr_matrix", "csc_array"]))
+def test_predict_sparse(X, layout):
+    import scipy.sparse
+
+    try:
+        sparse = getattr(scipy.sparse, layout)(X)
+    except (ValueError, TypeError):
+        return  # not a matrix scipy takes
+    result, error = call(NETWORK.predict, sparse)
+    dense = sparse.toarray()  # scipy reads a 1-d X as one row
+    valid = real_and_finite(dense) and dense.shape[1] == 3
+    assert (error is None) == valid, (X, error)
+    if valid:
+        np.testing.assert_allclose(result, numpy_predict(NETWORK, dense), rtol=1e-9,
+                                   atol=1e-12)
+
+
+@fuzz
 @given(x=st.one_of(arrays(), arrays(shape=st.tuples(st.just(3), st.integers(0, 4)))),
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_layer_forward(x, dtype):
@@ -170,7 +209,7 @@ def test_construction(output_size, activation, dtype, init, sizes):
 
 
 @fuzz
-@given(x=arrays(), W=arrays(), b=arrays(), activation=st.integers(-1, 7))
+@given(x=arrays(), W=arrays(), b=arrays(), activation=st.integers(-1, 8))
 def test_kernel_forward(x, W, b, activation):
     result, error = call(kernels.forward, x, W, b, activation)
     if error is None:
@@ -182,7 +221,7 @@ def test_kernel_forward(x, W, b, activation):
 
 @fuzz
 @given(delta_next=arrays(), W_next=arrays(), signal=arrays(), x=arrays(),
-       activation=st.integers(-1, 7))
+       activation=st.integers(-1, 8))
 def test_kernel_backward_and_gradients(delta_next, W_next, signal, x, activation):
     call(kernels.backward, delta_next, W_next, signal, activation)
     result, error = call(kernels.gradients, x, delta_next)
@@ -194,12 +233,13 @@ def test_kernel_backward_and_gradients(delta_next, W_next, signal, x, activation
 
 
 @fuzz
-@given(signal=arrays(), out=arrays(), target=arrays(), loss=st.integers(-1, 3),
-       activation=st.integers(-1, 7), param=arrays(), grad=arrays(),
-       optimizer=st.integers(-1, 2), step=st.integers(-1, 3))
+@given(signal=arrays(), out=arrays(), target=arrays(), loss=st.integers(-1, 4),
+       activation=st.integers(-1, 8), param=arrays(), grad=arrays(),
+       optimizer=st.integers(-1, 2), step=st.integers(-1, 3), weight=arrays())
 def test_kernel_loss_and_update(signal, out, target, loss, activation, param, grad,
-                                optimizer, step):
+                                optimizer, step, weight):
     call(kernels.loss, loss, activation, signal, out, target)
+    call(kernels.loss, loss, activation, signal, out, target, weight)
     call(kernels.update, optimizer, param, grad, param.copy(), param.copy(), 0.1,
          beta_1=0.9, beta_2=0.99, epsilon=1e-8, step=step)
 
