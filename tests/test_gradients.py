@@ -4,6 +4,7 @@ import pytest
 
 from densecore import Layer, Network
 from densecore.activations import ACTIVATIONS
+from densecore.testing import check_gradients
 from numpy_reference import random_targets
 
 HIDDEN = list(ACTIVATIONS)  # every row of the table
@@ -49,8 +50,25 @@ def test_backward_pass_matches_central_differences(hidden, output, loss):
         layer.bias = rng.uniform(-0.5, 0.5, layer.bias.shape)
     X = rng.standard_normal((7, 4))
     y = random_targets(loss, rng, 7, 3)
+    # The full-batch gradient, as densecore.testing.check_gradients gives users.
+    assert check_gradients(net, X, y).max() < 1e-6
+    # The gradient the compiled epoch steps with.
     analytic = compiled_gradients(net, X, y)
     numeric = numerical_gradients(net, X, y)
     for a, n in zip(analytic, numeric):
         error = np.linalg.norm(a - n) / max(np.linalg.norm(a) + np.linalg.norm(n), 1e-12)
         assert error < 1e-6
+
+
+def test_check_gradients_finds_a_wrong_derivative_and_leaves_the_network_alone():
+    rng = np.random.default_rng(0)
+    wrong = Network([Layer(5, 4, np.tanh, lambda z: 1 - np.tanh(z), init="glorot", rng=rng),
+                     Layer(3, 5, "softmax", init="glorot", rng=rng)])
+    wrong.partial_fit(rng.standard_normal((6, 4)), np.arange(6) % 3, optimizer="adam")
+    before = wrong.state()
+    X, y = rng.standard_normal((7, 4)), np.arange(7) % 3
+    errors = check_gradients(wrong, X, y, sample_weight=np.arange(1.0, 8.0))
+    assert errors.shape == (4,) and errors[0] > 0.01 and errors[2] < 1e-6
+    after = wrong.state()
+    np.testing.assert_array_equal(after["parameters"], before["parameters"])
+    assert after["optimizer"]["name"] == "adam" and after["optimizer"]["step"] == 1
