@@ -71,6 +71,37 @@ class Loss:
             return 0
         return int(right.sum()) if weight is None else float(np.dot(weight, right))
 
+    def class_weights(self, Y, class_weight):
+        """One weight per row of the target matrix ``Y``: its class's weight in
+        ``class_weight``, a dict ``{class index: weight}`` (1 for a class it does
+        not name) or ``"balanced"``, scikit-learn's ``n_samples / (n_classes *
+        count of the class)`` over the classes present.  The class of a row is
+        its largest target (cross_entropy) or its one output above 0.5
+        (binary_cross_entropy)."""
+        if self.accuracy is None or (self.accuracy == "outputs" and Y.shape[1] != 1):
+            raise ValueError("class_weight needs one class per sample: the cross_entropy "
+                             "loss, or binary_cross_entropy with one output; got the "
+                             f"{self.name} loss with {Y.shape[1]} outputs")
+        classes = Y.argmax(axis=1) if self.accuracy == "samples" else (Y[:, 0] > 0.5) * 1
+        n_classes = max(Y.shape[1], 2)
+        if isinstance(class_weight, str) and class_weight == "balanced":
+            counts = np.bincount(classes, minlength=n_classes)
+            table = len(classes) / (np.count_nonzero(counts) * np.maximum(counts, 1))
+            return table[classes]
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be None, a dict or 'balanced', got "
+                            f"{class_weight!r}")
+        table = np.ones(n_classes)
+        for label, weight in class_weight.items():
+            if not (isinstance(label, (int, np.integer)) and 0 <= label < n_classes):
+                raise ValueError(f"class_weight's keys must be class indices in "
+                                 f"[0, {n_classes}), got {label!r}")
+            table[label] = weight
+        if not (np.isfinite(table).all() and (table >= 0).all()):
+            raise ValueError(f"class_weight's weights must be finite and non-negative, got "
+                             f"{list(class_weight.values())}")
+        return table[classes]
+
     def answers(self, samples, n_outputs):
         """How many answers ``samples`` (a count, or a summed weight) hold."""
         return samples if self.accuracy == "samples" else samples * n_outputs

@@ -142,7 +142,7 @@ class Network:
             seed=None, verbose=False, *, optimizer="sgd", alpha=0.0, schedule="constant",
             power_t=0.5, clip_norm=None, validation_data=None, validation_split=0.0,
             early_stopping=False, patience=10, min_delta=0.0, callbacks=None,
-            sample_weight=None):
+            sample_weight=None, class_weight=None):
         """Train for ``epochs`` passes over the data; return the history.
 
         Parameters
@@ -191,6 +191,12 @@ class Network:
             Non-negative weights: each sample's loss and gradient count so many
             times, and every mean (of a batch, of an epoch, of the validation
             loss and accuracy) is the weighted mean, as in scikit-learn.
+        class_weight : None, dict or "balanced"
+            For the classification losses: each sample's weight is also its
+            class's, ``{class index: weight}`` (1 for a class left out), or
+            "balanced", scikit-learn's ``n_samples / (n_classes * count)``
+            over the training samples, composed with ``sample_weight`` by
+            multiplication.
 
         Returns
         -------
@@ -208,6 +214,10 @@ class Network:
         X = self._samples(X)
         Y = self._targets(y, X.shape[0])
         weight = sample_weights(sample_weight, X.shape[0], self.dtype)
+        if class_weight is not None:
+            by_class = self._loss.class_weights(Y, class_weight).astype(self.dtype)
+            weight = sample_weights(by_class if weight is None else by_class * weight,
+                                    X.shape[0], self.dtype)
         rng = np.random.default_rng(seed)
         (X, Y, weight), validation = self._split_validation(
             X, Y, weight, validation_data, validation_split, rng)

@@ -84,3 +84,35 @@ def test_bad_weights_are_refused(weight, error, message):
                  lambda: network().evaluate(X, y, sample_weight=weight)):
         with pytest.raises(error, match=message):
             call()
+
+
+def test_class_weight_is_a_weight_per_class_composed_with_sample_weight():
+    X, y, weight, _ = problem()
+    by_class, by_sample = network(), network()
+    options = dict(epochs=3, batch_size=16, seed=2, optimizer="adam")
+    by_class.fit(X, y, class_weight={1: 3.0, 2: 0.5}, sample_weight=weight, **options)
+    by_sample.fit(X, y, sample_weight=weight * np.array([1.0, 3.0, 0.5])[y], **options)
+    np.testing.assert_array_equal(by_class.parameters, by_sample.parameters)
+
+
+def test_balanced_class_weight_is_scikit_learns():
+    class_weight = pytest.importorskip("sklearn.utils.class_weight")
+    X, y, _, _ = problem()
+    balanced, expected = network(), network()
+    balanced.fit(X, y, epochs=2, seed=1, class_weight="balanced")
+    table = class_weight.compute_class_weight("balanced", classes=np.unique(y), y=y)
+    expected.fit(X, y, epochs=2, seed=1, sample_weight=table[y])
+    np.testing.assert_allclose(balanced.parameters, expected.parameters, rtol=1e-12)
+
+
+@pytest.mark.parametrize("net, class_weight, error, message", [
+    (Network.from_sizes([4, 1], output_activation="identity", seed=0), "balanced",
+     ValueError, "class_weight needs one class per sample"),
+    (None, {7: 1.0}, ValueError, r"class indices in \[0, 3\)"),
+    (None, {0: -1.0}, ValueError, "finite and non-negative"),
+    (None, "uniform", TypeError, "None, a dict or 'balanced'"),
+])
+def test_bad_class_weights_are_refused(net, class_weight, error, message):
+    X, y, _, _ = problem()
+    with pytest.raises(error, match=message):
+        (net or network()).fit(X, y, class_weight=class_weight)
