@@ -91,18 +91,24 @@ class Network:
                    dtype=np.float64, init="he", seed=None):
         """A network of layers ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
 
-        ``seed`` (an int or a Generator) draws every layer's parameters from
-        one stream; ``None`` uses numpy's global random state.
+        ``activation`` names the hidden layers' activation, or gives one name per
+        hidden layer (a sequence of ``len(sizes) - 2``).  ``seed`` (an int or a
+        Generator) draws every layer's parameters from one stream; ``None`` uses
+        numpy's global random state.
         """
         sizes = [positive_int(size, "each size") for size in sizes]
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least an input and an output size, got {sizes}")
+        hidden = len(sizes) - 2
+        one_for_all = activation is None or isinstance(activation, str)
+        names = [activation] * hidden if one_for_all else list(activation)
+        if len(names) != hidden:
+            raise ValueError(f"activation must be a name or one per hidden layer ({hidden}), "
+                             f"got {activation!r}")
         rng = None if seed is None else np.random.default_rng(seed)
-        last = len(sizes) - 2
         return cls([
-            Layer(n_out, n_in, output_activation if i == last else activation,
-                  dtype=dtype, init=init, rng=rng)
-            for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]))
+            Layer(n_out, n_in, name, dtype=dtype, init=init, rng=rng)
+            for n_in, n_out, name in zip(sizes, sizes[1:], [*names, output_activation])
         ])
 
     def __repr__(self):

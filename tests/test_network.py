@@ -204,3 +204,12 @@ def test_regression_targets_may_be_one_dimensional_for_one_output():
     assert history["loss"][-1] < 1e-3
     with pytest.raises(ValueError, match=r"\(n_samples, 3\)"):
         Network.from_sizes([2, 3], output_activation="identity").fit(X, X[:, 0])
+
+
+def test_from_sizes_takes_one_activation_per_hidden_layer():
+    net = Network.from_sizes([4, 6, 5, 3], activation=("tanh", "elu"), seed=0)
+    assert net.activation_names == ["tanh", "elu", "softmax"]
+    assert Network.from_sizes([4, 3], activation=(), seed=0).activation_names == ["softmax"]
+    assert Network.from_sizes([4, 5, 3], activation=None, seed=0).activation_names[0] == "relu"
+    with pytest.raises(ValueError, match=r"one per hidden layer \(2\)"):
+        Network.from_sizes([4, 6, 5, 3], activation=("tanh",))
