@@ -314,8 +314,9 @@ def _read_npy(file, file_size):
 # The members of a numpy RandomState (MT19937): its get_state().
 RANDOM_STATE = ("RandomState/keys", "RandomState/pos", "RandomState/has_gauss",
                 "RandomState/gauss")
-HELD = ("None, bools, ints, floats, strings, tuples and lists of only ints or only "
-        "floats, numpy arrays of numbers or strings, and numpy RandomState instances")
+HELD = ("None, bools, ints, floats, strings, tuples and lists of only ints, only floats "
+        "or only strings, numpy arrays of numbers or strings, and numpy RandomState "
+        "instances")
 
 
 def values_to_arrays(values, prefix, what="value"):
@@ -349,7 +350,10 @@ def _encode(value):
     if isinstance(value, str):
         return {"str": _unicode(value)}
     if isinstance(value, (tuple, list)):
-        return {"tuple" if isinstance(value, tuple) else "list": _numbers(value)}
+        kind = "tuple" if isinstance(value, tuple) else "list"
+        if value and all(isinstance(x, str) for x in value):
+            return {f"{kind}_of_str": _unicode(np.array(value))}
+        return {kind: _numbers(value)}
     if isinstance(value, np.ndarray):
         if value.dtype == object:
             return {"strings": _unicode(value)}
@@ -445,6 +449,8 @@ DECODERS = {
     "str": ("U", 0, str),
     "tuple": ("iuf", 1, lambda array: tuple(array.tolist())),
     "list": ("iuf", 1, lambda array: array.tolist()),
+    "tuple_of_str": ("U", 1, lambda array: tuple(array.tolist())),
+    "list_of_str": ("U", 1, lambda array: array.tolist()),
     "array": (ARRAY_KINDS, None, np.copy),
     "strings": ("U", None, lambda array: array.astype(object)),
 }

@@ -60,8 +60,10 @@ _PARAMETERS = """
     ----------
     hidden_layer_sizes : int or tuple of int, default=(100,)
         The number of units of each hidden layer.
-    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu"}, default="relu"
-        The hidden layers' activation ("logistic" is densecore's "sigmoid").
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu", "elu"} or tuple, \
+default="relu"
+        The hidden layers' activation ("logistic" is densecore's "sigmoid"), or
+        one per hidden layer, e.g. ``("relu", "tanh")``.
     solver : {"sgd", "adam", "lbfgs"}, default="adam"
         :class:`densecore.SGD` with ``momentum`` and ``nesterovs_momentum``,
         :class:`densecore.Adam` with ``beta_1``, ``beta_2`` and ``epsilon``, or
@@ -188,7 +190,7 @@ class _DenseBase(BaseEstimator):
     # with densecore's hidden activations.
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
+        "activation": [StrOptions(set(ACTIVATIONS)), tuple, list],
         "solver": [StrOptions({*SOLVERS, "lbfgs"})],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
@@ -446,8 +448,20 @@ class _DenseBase(BaseEstimator):
 
     def _check_settings(self):
         """``ValueError`` for what the parameter constraints leave open, before any
-        attribute changes: each hidden layer's size."""
-        _hidden_sizes(self.hidden_layer_sizes)
+        attribute changes: each hidden layer's size, and per-layer activations."""
+        self._hidden_activations()
+
+    def _hidden_activations(self):
+        """densecore's names of the hidden layers' activations, one per layer."""
+        sizes = _hidden_sizes(self.hidden_layer_sizes)
+        names = ([self.activation] * len(sizes) if isinstance(self.activation, str)
+                 else list(self.activation))
+        if len(names) != len(sizes) or not all(
+                isinstance(name, str) and name in ACTIVATIONS for name in names):
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)} or a sequence "
+                             f"of them, one per hidden layer ({len(sizes)}), got "
+                             f"{self.activation!r}")
+        return [ACTIVATIONS[name] for name in names]
 
     def _fit(self, X, y, sample_weight, *, incremental):
         self._check_settings()
@@ -472,7 +486,7 @@ class _DenseBase(BaseEstimator):
         output = self._output_activation()
         sizes = [n_features, *_hidden_sizes(self.hidden_layer_sizes), n_outputs]
         self._network = Network.from_sizes(
-            sizes, activation=ACTIVATIONS[self.activation], output_activation=output,
+            sizes, activation=self._hidden_activations(), output_activation=output,
             dtype=dtype, init="glorot", seed=rng.randint(SEED_BOUND))
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(sizes)

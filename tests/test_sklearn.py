@@ -888,3 +888,17 @@ def test_a_corrupted_random_state_is_refused(field, value, message):
     members[f"{P}random_state/RandomState/{field}"] = value
     with pytest.raises(ValueError, match=message):
         load_members(members, DenseRegressor)
+
+
+def test_one_activation_per_hidden_layer():
+    X, y = small_data()
+    model = DenseRegressor(hidden_layer_sizes=(5, 4), activation=("logistic", "elu"),
+                           max_iter=3, random_state=0).fit(X, y)
+    assert model._network.activation_names == ["sigmoid", "elu", "identity"]
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored.get_params()["activation"] == ("logistic", "elu")
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    with pytest.raises(ValueError, match=r"one per hidden layer \(2\)"):
+        DenseRegressor(hidden_layer_sizes=(5, 4), activation=("relu",)).fit(X, y)
+    with pytest.raises(ValueError, match="sequence of them"):
+        DenseRegressor(hidden_layer_sizes=(5,), activation=("swish",)).fit(X, y)
