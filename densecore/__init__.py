@@ -19,11 +19,11 @@ if find_spec(f"{__name__}.kernels") is None:
 from densecore.activations import relu, relu_derivative
 from densecore.layer import Layer
 from densecore.network import Network
-from densecore.optimizers import LBFGS, SGD, Adam
+from densecore.optimizers import LBFGS, SGD, Adam, AdamW
 
 load = Network.load
 
-__all__ = ["Adam", "LBFGS", "Layer", "Network", "SGD", "get_include", "load", "relu",
+__all__ = ["Adam", "AdamW", "LBFGS", "Layer", "Network", "SGD", "get_include", "load", "relu",
            "relu_derivative", "__version__"]
 
 

@@ -11,7 +11,7 @@ cimport scipy.linalg.cython_blas as blas
 
 from densecore.kernels cimport (
     IDENTITY, RELU, SIGMOID, TANH, LEAKY_RELU, SOFTMAX, ELU, EXP,
-    MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, POISSON, ADAM,
+    MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, POISSON, ADAM, ADAMW,
 )
 
 LEAKY_SLOPE = 0.01
@@ -530,17 +530,24 @@ cdef void optimizer_update(int optimizer, floating* param, const floating* grad,
                            double learning_rate, double alpha, double scale,
                            double beta_1, double beta_2, double epsilon, bint nesterov,
                            long step) noexcept nogil:
-    """param -= learning_rate * direction(g), with g = scale * grad + alpha * param."""
+    """param -= learning_rate * direction(g), with g = scale * grad + alpha * param
+    (for ADAMW, g = scale * grad, and param first decays by 1 - learning_rate * alpha)."""
     cdef Py_ssize_t i
     cdef floating g, step_size = 0, root_correction = 1
     cdef floating lr = <floating>learning_rate, a = <floating>alpha, c = <floating>scale
     cdef floating b1 = <floating>beta_1, b2 = <floating>beta_2, eps = <floating>epsilon
-    if optimizer == ADAM:  # the bias corrections, in PyTorch's arrangement
+    cdef floating decay = <floating>(1 - learning_rate * alpha)
+    cdef bint adam = optimizer == ADAM or optimizer == ADAMW
+    if adam:  # the bias corrections, in PyTorch's arrangement
         step_size = <floating>(learning_rate / (1 - pow(beta_1, step)))
         root_correction = <floating>sqrt(1 - pow(beta_2, step))
     for i in range(size):
-        g = c * grad[i] + a * param[i]
-        if optimizer == ADAM:
+        if optimizer == ADAMW:  # decoupled: the decay leaves the moments alone
+            param[i] *= decay
+            g = c * grad[i]
+        else:
+            g = c * grad[i] + a * param[i]
+        if adam:
             slot_1[i] = b1 * slot_1[i] + (1 - b1) * g
             slot_2[i] = b2 * slot_2[i] + (1 - b2) * g * g
             param[i] -= step_size * slot_1[i] / (_sqrt(slot_2[i]) / root_correction + eps)

@@ -18,7 +18,8 @@ class Trainer:
                            list[NDArray[_Float]]]],
         loss: int, n_targets: int, batch_size: int, optimizer: int,
         hyper_parameters: tuple[float, float, float, bool], alpha: float,
-        l2_per_sample: bool, clip_norm: float, gradients: NDArray[_Float] | None,
+        l2_per_sample: bool, alpha_on_biases: bool, clip_norm: float,
+        gradients: NDArray[_Float] | None,
     ) -> Trainer: ...
     def point_at(self, parameters: NDArray[_Float] | None = None) -> None: ...
     def loss_gradient(

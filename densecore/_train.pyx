@@ -44,6 +44,7 @@ cdef struct Settings:
     int optimizer
     double alpha
     bint l2_per_sample  # alpha over each batch's size, as scikit-learn
+    bint alpha_on_biases  # AdamW's decoupled decay applies to the biases too
     double clip_norm
     void* gradients     # every gradient, flat (NULL when fused), for the clip norm
     Py_ssize_t n_parameters
@@ -102,7 +103,7 @@ cdef void _update(DenseLayer* layers, int n_layers, const Settings* settings,
         scale = min(1.0, settings.clip_norm / (sqrt(norm) + core.CLIP_EPSILON))
     for i in range(n_layers):
         layer = &layers[i]
-        # L2 (alpha) applies to the weights only, not to the biases.
+        # L2 (alpha) applies to the weights only; a decoupled decay to both.
         core.optimizer_update(settings.optimizer, <floating*>layer.W,
                               <floating*>layer.grad_W, <floating*>layer.slots[0],
                               <floating*>layer.slots[1], <Py_ssize_t>layer.n_out * layer.n_in,
@@ -110,8 +111,8 @@ cdef void _update(DenseLayer* layers, int n_layers, const Settings* settings,
                               settings.beta_2, settings.epsilon, settings.nesterov, step)
         core.optimizer_update(settings.optimizer, <floating*>layer.b,
                               <floating*>layer.grad_b, <floating*>layer.slots[2],
-                              <floating*>layer.slots[3], layer.n_out, learning_rate, 0,
-                              scale, settings.beta_1, settings.beta_2, settings.epsilon,
+                              <floating*>layer.slots[3], layer.n_out, learning_rate,
+                              alpha if settings.alpha_on_biases else 0, scale, settings.beta_1, settings.beta_2, settings.epsilon,
                               settings.nesterov, step)
 
 
@@ -288,6 +289,8 @@ cdef class Trainer:
         L2 penalty on the weights.
     l2_per_sample : bool
         Whether ``alpha`` is divided by each batch's size.
+    alpha_on_biases : bool
+        Whether ``alpha`` applies to the biases too (AdamW's decoupled decay).
     clip_norm : float
         The largest global gradient norm (0: none).
     gradients : 1-D array or None
@@ -310,14 +313,15 @@ cdef class Trainer:
 
     def __cinit__(self, list layers, int loss, Py_ssize_t n_targets, Py_ssize_t batch_size,
                   int optimizer, hyper_parameters, double alpha, bint l2_per_sample,
-                  double clip_norm, gradients):
+                  bint alpha_on_biases, double clip_norm, gradients):
         self.n_layers = len(layers)
         self.layers = <DenseLayer*>PyMem_Calloc(self.n_layers, sizeof(DenseLayer))
         if self.layers == NULL:
             raise MemoryError()
         beta_1, beta_2, epsilon, nesterov = hyper_parameters
-        self.settings = Settings(loss, optimizer, alpha, l2_per_sample, clip_norm, NULL, 0,
-                                 beta_1, beta_2, epsilon, nesterov, gradients is None)
+        self.settings = Settings(loss, optimizer, alpha, l2_per_sample, alpha_on_biases,
+                                 clip_norm, NULL, 0, beta_1, beta_2, epsilon, nesterov,
+                                 gradients is None)
         self.step = 0
         self.dtype = layers[0][0].dtype
         self.buffers = [layers]

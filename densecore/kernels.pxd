@@ -31,6 +31,7 @@ cpdef enum Loss:
 cpdef enum Optimizer:
     SGD = 0
     ADAM = 1
+    ADAMW = 2
 
 # signal = x @ W.T + b; out = activation(signal).  out may be signal itself.
 cdef int dense_forward(const floating[:, ::1] x, const floating[:, ::1] W,
@@ -58,6 +59,8 @@ cdef double loss_gradient(int loss, int activation, const floating[:, ::1] signa
 # densecore/optimizers.py): the gradient used is scale * grad + alpha * param.
 # SGD keeps its velocity in slot_1 (unused without momentum, which is beta_1);
 # ADAM keeps its moments in slot_1 and slot_2, and step is t, counted from 1.
+# ADAMW is ADAM with alpha as its decoupled weight decay: param is first
+# multiplied by 1 - learning_rate * alpha, and the gradient is scale * grad.
 # Unused slots may have any size.
 cdef int optimizer_update(int optimizer, floating[::1] param, const floating[::1] grad,
                           floating[::1] slot_1, floating[::1] slot_2,

@@ -33,6 +33,7 @@ class Loss(IntEnum):
 class Optimizer(IntEnum):
     SGD = 0
     ADAM = 1
+    ADAMW = 2
 
 def forward(
     x: NDArray[_Float], W: NDArray[_Float], b: NDArray[_Float], activation: int

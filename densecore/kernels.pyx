@@ -137,14 +137,14 @@ cdef int optimizer_update(int optimizer, floating[::1] param, const floating[::1
                           double beta_1, double beta_2, double epsilon, bint nesterov,
                           long step) except -1 nogil:
     _same(b"grad.shape[0] against param.shape[0]", param.shape[0], grad.shape[0])
-    if optimizer == ADAM or beta_1 != 0:
+    if optimizer == ADAM or optimizer == ADAMW or beta_1 != 0:
         _same(b"slot_1.shape[0] against param.shape[0]", param.shape[0], slot_1.shape[0])
-    if optimizer == ADAM:
+    if optimizer == ADAM or optimizer == ADAMW:
         _same(b"slot_2.shape[0] against param.shape[0]", param.shape[0], slot_2.shape[0])
         if step < 1:
             _same(b"Adam's step must be at least 1; smallest", 1, step)
     elif optimizer != SGD:
-        _same(b"optimizer code out of range, largest", ADAM, optimizer)
+        _same(b"optimizer code out of range, largest", ADAMW, optimizer)
     if param.shape[0] > 0:
         core.optimizer_update(optimizer, &param[0], &grad[0],
                               &slot_1[0] if slot_1.shape[0] else NULL,

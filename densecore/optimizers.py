@@ -22,7 +22,7 @@ import numpy as np
 from densecore import kernels
 from densecore._validation import finite_number, non_negative_int, positive_int
 
-__all__ = ["Adam", "LBFGS", "OPTIMIZERS", "SGD", "State", "get"]
+__all__ = ["Adam", "AdamW", "LBFGS", "OPTIMIZERS", "SGD", "State", "get"]
 
 
 def _fraction(value, name, *, up_to_one=False):
@@ -48,6 +48,9 @@ class _Optimizer:
     # Whether the optimizer takes no mini-batch steps but minimizes the full-batch
     # loss itself (Session.minimize), without a kernel of its own.
     full_batch = False
+    # The decay it applies to every parameter itself (AdamW's), in place of an L2
+    # penalty in the gradient: the kernel's alpha for weights and biases alike.
+    decoupled_decay = 0.0
 
     @property
     def plain(self):
@@ -166,7 +169,35 @@ class LBFGS(_Optimizer):
         return 0.0, 0.0, 0.0, False
 
 
-OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, LBFGS)}
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter, 2019), PyTorch's
+    ``torch.optim.AdamW``: each step first multiplies every weight and bias by
+    ``1 - learning_rate * weight_decay``, then takes Adam's step on the gradient
+    alone.  It takes no ``alpha`` (L2 penalty) beside it.
+
+    Parameters
+    ----------
+    beta_1, beta_2, epsilon
+        As :class:`Adam`'s.
+    weight_decay : float >= 0, default 0.01 (PyTorch's)
+    """
+
+    name = "adamw"
+    code = kernels.Optimizer.ADAMW
+
+    def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01):
+        super().__init__(beta_1, beta_2, epsilon)
+        self.weight_decay = finite_number(weight_decay, "weight_decay", minimum=0)
+
+    @property
+    def decoupled_decay(self):
+        return self.weight_decay
+
+    def get_params(self):
+        return {**super().get_params(), "weight_decay": self.weight_decay}
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, AdamW, LBFGS)}
 
 
 def get(optimizer):
@@ -176,7 +207,8 @@ def get(optimizer):
     if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
         return OPTIMIZERS[optimizer]()
     raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or an optimizer "
-                     f"object (densecore.SGD, densecore.Adam, densecore.LBFGS), got "
+                     f"object (densecore.SGD, densecore.Adam, densecore.AdamW, "
+                     f"densecore.LBFGS), got "
                      f"{optimizer!r}")
 
 

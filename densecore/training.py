@@ -92,6 +92,14 @@ class Session:
         self.clip_norm = 0.0 if clip_norm is None else finite_number(
             clip_norm, "clip_norm", minimum=0, open_interval=True)
         self.l2_per_sample = bool(l2_per_sample)
+        decay = optimizer_state.optimizer.decoupled_decay
+        if decay and self.alpha:
+            raise ValueError(f"{optimizer_state.optimizer!r} decays the weights itself: give "
+                             f"its weight_decay, not alpha={self.alpha}")
+        # The kernels' alpha: the L2 penalty on the weights, or a decoupled decay of
+        # every parameter (never over a batch's size: it is per step).
+        self._kernel_alpha, self._alpha_on_biases = (decay, True) if decay else (self.alpha, False)
+        self.l2_per_sample = self.l2_per_sample and not decay
         self.activations = [activations.resolve(layer.activation, layer.activation_derivative)
                             for layer in layers]
         compiled = all(activation.compiled for activation in self.activations)
@@ -222,7 +230,8 @@ class Session:
         # A full-batch optimizer has no update kernel (-1): the trainer only evaluates.
         return _train.Trainer(layers, self.loss.code, self.sizes[-1], self.batch_size,
                               -1 if optimizer.code is None else optimizer.code,
-                              optimizer.hyper_parameters(), self.alpha, self.l2_per_sample,
+                              optimizer.hyper_parameters(), self._kernel_alpha,
+                              self.l2_per_sample, self._alpha_on_biases,
                               self.clip_norm, self.gradients)
 
     def _compiled_loss_gradient(self, X, Y, weight):
@@ -253,7 +262,8 @@ class Session:
             if batch_samples == 0:  # all its weights are 0: nothing to learn from, no step
                 continue
             batch_total, batch_right = self._numpy_gradients(X[rows], Y[rows], batch_weight)
-            self._apply(rate, self.alpha / batch_samples if self.l2_per_sample else self.alpha)
+            alpha = self._kernel_alpha
+            self._apply(rate, alpha / batch_samples if self.l2_per_sample else alpha)
             total += batch_total
             right += batch_right
             samples += batch_samples
@@ -299,12 +309,13 @@ class Session:
         unused = np.empty(0, self.parameters.dtype)
         slots = self._slot_views
         for i, (pair, gradient_pair) in enumerate(zip(self._views, self._gradient_views)):
-            # L2 (alpha) applies to the weights only, not to the biases.
+            # L2 (alpha) applies to the weights only; a decoupled decay to both.
             for k, (parameter, gradient) in enumerate(zip(pair, gradient_pair)):
                 slot_1, slot_2 = ([slot[i][k].ravel() for slot in slots]
                                   + [unused] * (2 - len(slots)))
                 kernels.update(optimizer.code, parameter.ravel(), gradient.ravel(), slot_1,
-                               slot_2, rate, alpha if k == 0 else 0.0, scale, beta_1, beta_2,
+                               slot_2, rate, alpha if k == 0 or self._alpha_on_biases else 0.0,
+                               scale, beta_1, beta_2,
                                epsilon, nesterov, self.optimizer_state.step)
 
 

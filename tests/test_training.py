@@ -157,6 +157,48 @@ def test_fifty_steps_match_pytorch(optimizer, options):
         np.testing.assert_allclose(layer.bias.ravel(), linear.bias.detach().numpy(), rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("kind", ["compiled", "numpy"])
+@pytest.mark.parametrize("optimizer", [densecore.AdamW(), densecore.AdamW(
+    beta_1=0.8, beta_2=0.99, epsilon=1e-7, weight_decay=0.3)], ids=repr)
+def test_adamw_takes_pytorchs_fifty_steps(optimizer, kind):
+    torch = pytest.importorskip("torch")
+    net = small_network(seed=1, sizes=(6, 10, 7, 3))
+    if kind == "numpy":  # the same network, its hidden tanh a Python callable
+        tanh = (np.tanh, lambda z: 1 - np.tanh(z) ** 2)
+        net = Network([Layer(layer.output_size, layer.input_size,
+                             *(tanh if i < 2 else ("softmax",)),
+                             init=lambda shape, rng, w=layer.weights: w.copy())
+                       for i, layer in enumerate(net.layers)])
+    X, y = small_problem(n=200)
+    model, linears = torch_twin(torch, net, "tanh")
+    rate = 0.05
+    torch_optimizer = torch.optim.AdamW(model.parameters(), lr=rate,
+                                        betas=(optimizer.beta_1, optimizer.beta_2),
+                                        eps=optimizer.epsilon,
+                                        weight_decay=optimizer.weight_decay)
+    loss_function = torch.nn.CrossEntropyLoss()
+    for start in range(0, 200, 4):
+        torch_optimizer.zero_grad()
+        loss_function(model(torch.from_numpy(X[start:start + 4])),
+                      torch.from_numpy(y[start:start + 4])).backward()
+        torch_optimizer.step()
+    net.fit(X, y, epochs=1, batch_size=4, learning_rate=rate, shuffle=False,
+            optimizer=optimizer)
+    for linear, layer in zip(linears, net.layers):
+        np.testing.assert_allclose(layer.weights, linear.weight.detach().numpy(), rtol=0,
+                                   atol=1e-9)
+        np.testing.assert_allclose(layer.bias.ravel(), linear.bias.detach().numpy(), rtol=0,
+                                   atol=1e-9)
+
+
+def test_adamw_takes_no_l2_penalty_beside_its_decay():
+    X, y = small_problem()
+    with pytest.raises(ValueError, match="decays the weights itself"):
+        small_network().fit(X, y, optimizer="adamw", alpha=0.1)
+    with pytest.raises(ValueError, match="weight_decay"):
+        densecore.AdamW(weight_decay=-1)
+
+
 @pytest.mark.parametrize("activation", TORCH_ACTIVATIONS)
 def test_hidden_activations_train_like_pytorch(activation):
     torch = pytest.importorskip("torch")
