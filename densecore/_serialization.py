@@ -64,6 +64,9 @@ def to_arrays(state):
             f"cannot save a network with Python-callable activations (layers {unnamed}): "
             "only named activations can be stored"
         )
+    if state["loss"] is None:
+        raise ValueError("cannot save a network with a custom loss (Python callables): only "
+                         "named losses can be stored")
     sizes = state["sizes"]
     arrays = {
         "format_version": np.array(FORMAT_VERSION),

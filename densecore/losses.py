@@ -7,14 +7,14 @@ computed from the logits of the output activation they need (softmax, sigmoid,
 exp), which makes each the default loss after that activation.
 """
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from densecore import kernels
 from densecore._validation import as_matrix, real_array
 
-__all__ = ["LOSSES", "Loss", "default", "resolve"]
+__all__ = ["CustomLoss", "LOSSES", "Loss", "default", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,33 @@ class Loss:
         return samples if self.accuracy == "samples" else samples * n_outputs
 
 
+@dataclass(frozen=True)
+class CustomLoss(Loss):
+    """A loss given as a pair of numpy callables, as the spec lets activations be
+    given: ``value(out, Y)`` gives each sample's loss, shape ``(n_samples,)``, and
+    ``derivative(out, Y)`` its derivative with respect to the output, shape
+    ``(n_samples, n_outputs)``.  It runs through numpy, and counts no accuracy.
+    """
+
+    value: Callable = None
+    derivative: Callable = None
+
+    def gradient(self, output, signal, out, Y, weight=None):
+        n, k = out.shape
+        per_sample = np.asarray(self.value(out, Y), dtype=np.float64)
+        derivative = np.asarray(self.derivative(out, Y), dtype=out.dtype)
+        if per_sample.shape != (n,) or derivative.shape != (n, k):
+            raise ValueError(f"a custom loss's value must give shape ({n},) and its derivative "
+                             f"({n}, {k}), got {per_sample.shape} and {derivative.shape}")
+        w = np.ones(n) if weight is None else weight
+        delta = np.ascontiguousarray(derivative * (w / w.sum()).astype(out.dtype)[:, None])
+        if output.compiled:  # the chain rule through the compiled activation's Jacobian
+            delta = kernels.backward(delta, np.eye(k, dtype=out.dtype), signal, output.code)
+        else:
+            delta = output.chain(delta, signal)
+        return float(np.dot(w, per_sample)), delta
+
+
 LOSSES = {row.name: row for row in (
     Loss("mse", kernels.Loss.MSE, None, None),
     Loss("cross_entropy", kernels.Loss.CROSS_ENTROPY, "softmax", "samples"),
@@ -125,10 +152,14 @@ def default(output_activation):
 
 def resolve(loss, output_activation):
     """The :class:`Loss` named ``loss`` (None: :func:`default`) after the output
-    activation named ``output_activation`` (None for a callable)."""
+    activation named ``output_activation`` (None for a callable), or the
+    :class:`CustomLoss` of a pair of callables ``(value, derivative)``."""
+    if isinstance(loss, tuple) and len(loss) == 2 and all(map(callable, loss)):
+        return CustomLoss(None, None, None, None, *loss)
     loss = default(output_activation) if loss is None else loss
     if not isinstance(loss, str) or loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        raise ValueError(f"loss must be one of {sorted(LOSSES)} or a pair of callables "
+                         f"(value, derivative), got {loss!r}")
     row = LOSSES[loss]
     if row.output not in (None, output_activation):
         raise ValueError(f"loss {loss!r} needs a {row.output!r} output layer, "

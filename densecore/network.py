@@ -44,10 +44,15 @@ class Network:
         Consecutive sizes must chain and all layers share one dtype.  The
         network takes their parameters into its flat buffer (see
         :class:`Layer`'s notes).
-    loss : {"mse", "cross_entropy", "binary_cross_entropy", "poisson"}, optional
+    loss : {"mse", "cross_entropy", "binary_cross_entropy", "poisson"} or (callable, callable), optional
         By default, follows the last activation: softmax -> cross_entropy,
         sigmoid -> binary_cross_entropy, exp -> poisson, anything else -> mse.
-        The last three are computed from the logits and need that output.
+        The last three are computed from the logits and need that output.  A
+        pair ``(value, derivative)`` of numpy callables is a custom loss:
+        ``value(out, Y)`` gives each sample's loss ``(n_samples,)`` and
+        ``derivative(out, Y)`` its derivative with respect to the output
+        ``(n_samples, n_outputs)``; it trains through numpy (check it with
+        :func:`densecore.testing.check_gradients`) and cannot be saved.
 
     Attributes
     ----------
@@ -130,7 +135,7 @@ class Network:
 
     @property
     def loss(self):
-        """The loss's name."""
+        """The loss's name (None for a custom loss)."""
         return self._loss.name
 
     @property
@@ -304,16 +309,19 @@ class Network:
     # -- training sessions and optimizer state -------------------------------
 
     def training_session(self, batch_size, *, alpha=0.0, clip_norm=None, l2_per_sample=False,
-                         rollback=True):
+                         rollback=True, optimizer_state=None):
         """A :class:`densecore.training.Session` over this network's parameters and
-        optimizer state (a fresh SGD state if it has none); see there for the
-        arguments.  ``fit`` and ``partial_fit`` train through one."""
-        if self._optimizer_state is None:
-            self.reset_optimizer("sgd")
-        return training.Session(self.layers, self._parameters, self._loss,
-                                self._optimizer_state, batch_size=batch_size, alpha=alpha,
-                                clip_norm=clip_norm, l2_per_sample=l2_per_sample,
-                                rollback=rollback)
+        optimizer state (a fresh SGD state if it has none), or over
+        ``optimizer_state`` (a :class:`densecore.optimizers.State`), leaving the
+        network's own alone; see the session for the other arguments.  ``fit``
+        and ``partial_fit`` train through one."""
+        if optimizer_state is None:
+            if self._optimizer_state is None:
+                self.reset_optimizer("sgd")
+            optimizer_state = self._optimizer_state
+        return training.Session(self.layers, self._parameters, self._loss, optimizer_state,
+                                batch_size=batch_size, alpha=alpha, clip_norm=clip_norm,
+                                l2_per_sample=l2_per_sample, rollback=rollback)
 
     def reset_optimizer(self, optimizer=None):
         """Drop the optimizer state; with ``optimizer`` (a name or an object), start a

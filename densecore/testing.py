@@ -7,7 +7,7 @@ should pass before they train with it.
 """
 import numpy as np
 
-from densecore import _layout, losses, optimizers, training
+from densecore import _layout, optimizers, training
 from densecore._validation import finite_number, sample_weights
 
 __all__ = ["check_gradients"]
@@ -58,12 +58,10 @@ def check_gradients(network, X, y, *, sample_weight=None, step=1e-6, atol=1e-12)
     step = finite_number(step, "step", minimum=0, open_interval=True)
     atol = finite_number(atol, "atol", minimum=0, open_interval=True)
     parameters = network.parameters
-    # A session of its own, with a state of its own: the network's optimizer
-    # state stays as it was.
-    session = training.Session(
-        network.layers, parameters, losses.LOSSES[network.loss],
-        optimizers.State("lbfgs", parameters.size, parameters.dtype),
-        batch_size=min(max(np.shape(X)[0], 1), training.FULL_BATCH_ROWS), rollback=False)
+    # A session with an optimizer state of its own: the network's stays as it was.
+    session = network.training_session(
+        min(max(np.shape(X)[0], 1), training.FULL_BATCH_ROWS), rollback=False,
+        optimizer_state=optimizers.State("lbfgs", parameters.size, parameters.dtype))
     X, Y = session.data(X, y)
     weight = sample_weights(sample_weight, X.shape[0], parameters.dtype)
     analytic = session.loss_gradient(X, Y, weight)[1].astype(np.float64)

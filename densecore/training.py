@@ -102,7 +102,9 @@ class Session:
         self.l2_per_sample = self.l2_per_sample and not decay
         self.activations = [activations.resolve(layer.activation, layer.activation_derivative)
                             for layer in layers]
-        compiled = all(activation.compiled for activation in self.activations)
+        # A custom loss (numpy callables) has no kernel: the numpy steps run it.
+        compiled = (loss.code is not None
+                    and all(activation.compiled for activation in self.activations))
         fused = compiled and optimizer_state.optimizer.plain and not (self.alpha or self.clip_norm)
         # Plain SGD updates the weights from the backward pass: no gradients kept.
         self.gradients = None if fused else np.zeros_like(parameters)

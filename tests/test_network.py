@@ -213,3 +213,33 @@ def test_from_sizes_takes_one_activation_per_hidden_layer():
     assert Network.from_sizes([4, 5, 3], activation=None, seed=0).activation_names[0] == "relu"
     with pytest.raises(ValueError, match=r"one per hidden layer \(2\)"):
         Network.from_sizes([4, 6, 5, 3], activation=("tanh",))
+
+
+def test_a_custom_loss_trains_through_numpy_and_passes_the_gradient_check():
+    from densecore.testing import check_gradients
+
+    def huber_value(out, Y):
+        d = np.abs(out - Y)
+        return np.where(d < 1, 0.5 * d ** 2, d - 0.5).sum(axis=1)
+
+    def huber_derivative(out, Y):
+        return np.clip(out - Y, -1, 1)
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    Y = np.column_stack([X[:, 0] * 3, X[:, 1] - X[:, 2]])
+    for output in ("identity", "tanh"):
+        net = Network([Layer(5, 3, "tanh", init="glorot", rng=1),
+                       Layer(2, 5, output, init="glorot", rng=2)],
+                      loss=(huber_value, huber_derivative))
+        assert net.loss is None
+        assert check_gradients(net, X[:8], Y[:8]).max() < 1e-6
+        before = net.evaluate(X, Y)["loss"]
+        history = net.fit(X, Y, epochs=20, learning_rate=0.05, seed=0)
+        assert history["loss"][-1] < history["loss"][0] and net.evaluate(X, Y)["loss"] < before
+    with pytest.raises(ValueError, match="custom loss"):
+        net.save("unused.npz")
+    bad = Network([Layer(2, 3, "identity", rng=0)],
+                  loss=(lambda out, Y: out.sum(), huber_derivative))
+    with pytest.raises(ValueError, match=r"value must give shape \(32,\)"):  # a batch
+        bad.fit(X, Y, epochs=1)
