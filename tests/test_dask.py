@@ -440,3 +440,35 @@ def test_cli_refuses_a_bad_address(tmp_path):
     result = run_cli("--dask", "local:0", cwd=tmp_path)
     assert result.returncode == 2
     assert "--dask" in result.stderr
+
+
+def test_linear_scaling_reaches_the_accuracy_of_network_fit(client):
+    # The run of issue 15: a 20-32-3 classifier, 3,000 samples in 4 row chunks,
+    # 40 epochs of batch 32 at rate 0.05 (every 4 mini-batches averaged).
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(4000, 20, n_informative=10, n_classes=3, random_state=0)
+    X_test, y_test, X, y = X[3000:], y[3000:], X[:3000], y[:3000]
+    settings = dict(epochs=40, batch_size=32, learning_rate=0.05, seed=0)
+
+    def accuracy(scaling):
+        net = densecore.Network.from_sizes([20, 32, 3], seed=1)
+        if scaling == "fit":
+            net.fit(X, y, **settings)
+        else:
+            history = dd.fit(net, da.from_array(X, chunks=750), da.from_array(y, chunks=750),
+                             sync_every=4, scaling=scaling, client=client, **settings)
+            assert history["learning_rate"][0] == 0.05 * (4 if scaling else 1)
+        return net.evaluate(X_test, y_test)["accuracy"]
+
+    reference, scaled, unscaled = accuracy("fit"), accuracy("linear"), accuracy(None)
+    assert abs(scaled - reference) <= 0.01 < reference - unscaled, (reference, scaled, unscaled)
+
+
+def test_warmup_ramps_the_rate_to_the_replicas_multiple(client, digits):
+    X, y = digits[:2]
+    history = dd.fit(small_network(), da.from_array(X, chunks=360), da.from_array(y, chunks=360),
+                     epochs=4, learning_rate=0.01, warmup=2, client=client)
+    np.testing.assert_allclose(history["learning_rate"], [0.01, 0.025, 0.04, 0.04])
+    with pytest.raises(ValueError, match="scaling must be 'linear' or None"):
+        dd.fit(small_network(), da.from_array(X), da.from_array(y), scaling="sqrt")
