@@ -135,8 +135,16 @@ def test_fit_and_evaluate_with_sample_weight(weight):
     y = np.array([0, 1, 0, 1, 1, 0])
     net = Network.from_sizes([3, 4, 2], seed=0)
     before = net.parameters.copy()
-    history, error = call(net.fit, X, y, epochs=2, batch_size=2, sample_weight=weight)
+    history = error = None
+    try:
+        history, error = call(net.fit, X, y, epochs=2, batch_size=2, sample_weight=weight,
+                              class_weight={1: 2.0}, optimizer="adamw")
+    except FloatingPointError:  # weights near the float's largest: reported, not hidden
+        assert np.isfinite(net.parameters).all()
+        return
+    # The class weights multiply the sample weights: the products must be finite too.
     valid = (real_and_finite(weight) and np.shape(weight) == (6,)
+             and real_and_finite(np.asarray(weight, float) * np.array([1.0, 2.0])[y])
              and (np.asarray(weight, float) >= 0).all() and np.asarray(weight, float).any())
     assert (error is None) == valid, (weight, error)
     if error is not None:

@@ -112,7 +112,7 @@ def test_an_untrained_network_loads_without_an_optimizer(saved):
 
 
 RESUMED_OPTIMIZERS = [densecore.SGD(), densecore.SGD(momentum=0.9, nesterov=True),
-                      densecore.Adam(beta_1=0.8)]
+                      densecore.Adam(beta_1=0.8), densecore.AdamW(weight_decay=0.1)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -120,9 +120,10 @@ RESUMED_OPTIMIZERS = [densecore.SGD(), densecore.SGD(momentum=0.9, nesterov=True
 @pytest.mark.parametrize("through", ["file", "pickle"])
 def test_training_resumes_exactly_after_a_round_trip(tmp_path, optimizer, dtype, through):
     X, y = inputs(6, dtype, n=64), np.arange(64) % 4
+    alpha = 0.0 if optimizer.decoupled_decay else 1e-3  # AdamW decays by itself
     uninterrupted, interrupted = network(dtype=dtype), network(dtype=dtype)
     for net in (uninterrupted, interrupted):
-        net.partial_fit(X, y, optimizer=optimizer, alpha=1e-3, batch_size=8, seed=0)
+        net.partial_fit(X, y, optimizer=optimizer, alpha=alpha, batch_size=8, seed=0)
     if through == "file":
         interrupted.save(tmp_path / "model.npz")
         resumed = Network.load(tmp_path / "model.npz")
@@ -130,7 +131,7 @@ def test_training_resumes_exactly_after_a_round_trip(tmp_path, optimizer, dtype,
         resumed = pickle.loads(pickle.dumps(interrupted))
     assert resumed.optimizer == optimizer
     for seed in (1, 2, 3):
-        losses = [net.partial_fit(X, y, alpha=1e-3, batch_size=8, seed=seed)
+        losses = [net.partial_fit(X, y, alpha=alpha, batch_size=8, seed=seed)
                   for net in (uninterrupted, resumed)]
         assert losses[0] == losses[1]
     for a, b in zip(uninterrupted.layers, resumed.layers):
