@@ -4,7 +4,7 @@ import os
 import platform
 import sys
 
-from benchmarks import data_parallel, estimators, memory, timing
+from benchmarks import data_parallel, estimators, latency, memory, timing
 from benchmarks.peers import PEERS
 from benchmarks.report import columns, verdict
 from benchmarks.workloads import GEMM_GOALS, WORKLOADS
@@ -92,11 +92,12 @@ def report(results):
 
 def run(samples=None, only="", repeats=5, min_time=0.2, parallel=data_parallel.Settings(),
         out=print, quick=False):
-    """Measure the workloads, then the estimators' and the data-parallel sections (with
-    ``parallel``), whose label contains ``only``; print the report with ``out``.
+    """Measure the workloads, then the estimators', the latency and the data-parallel
+    sections (the last with ``parallel``), whose label contains ``only``; print the
+    report with ``out``.
 
     ``samples`` caps every workload's sample count; ``quick`` makes the
-    estimators' section a smoke run.  Progress goes to stderr.
+    estimators' and the latency sections smoke runs.  Progress goes to stderr.
     """
     for line in environment():
         out(line)
@@ -120,6 +121,9 @@ def run(samples=None, only="", repeats=5, min_time=0.2, parallel=data_parallel.S
     if only in estimators.LABEL:
         out("")
         estimators.run(out, quick=quick)
+    if only in latency.LABEL:
+        out("")
+        latency.run(out, quick=quick)
     if only in data_parallel.LABEL:
         out("")
         data_parallel.run(parallel, out)

@@ -39,6 +39,16 @@ class Trainer:
         weight: NDArray[_Float] | None = None,
     ) -> tuple[float, float, float]: ...
 
+@disjoint_base
+class Predictor:
+    capacity: int
+    dtype: np.dtype
+    def __new__(
+        cls, layers: list[tuple[NDArray[_Float], NDArray[_Float], int]], capacity: int
+    ) -> Predictor: ...
+    def predict(self, X: NDArray[_Float], result: NDArray[_Float]) -> bool: ...
+    def forward(self, X: NDArray[_Float]) -> tuple[NDArray[_Float], NDArray[_Float]]: ...
+
 def csr_forward(
     data: NDArray[_Float], indices: NDArray[np.intc], indptr: NDArray[np.intp], start: int,
     stop: int, W: NDArray[_Float], b: NDArray[_Float], activation: int,

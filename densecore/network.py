@@ -6,16 +6,21 @@ and the optimizer state in another.  Training runs through a
 :class:`densecore.training.Session`; files and pickles go through the plain
 dict of :meth:`Network.state`.
 """
+import contextlib
 import functools
 import threading
 
 import numpy as np
 import scipy.sparse
 
-from densecore import _layout, _serialization, activations, losses, optimizers, training
+from densecore import _layout, _serialization, _train, activations, losses, optimizers, training
 from densecore._validation import (as_samples, csr_arrays, finite_number, float_dtype,
                                    non_negative_int, positive_int, sample_weights)
 from densecore.layer import Layer
+
+# Bytes of a prediction block's widest signal: rows enough for BLAS to run at
+# speed, few enough that a block's buffers stay in the caches.
+BLOCK_BYTES = 2 * 2 ** 20
 
 # The keys of Network.state(), in its order.
 STATE_KEYS = ("sizes", "activations", "loss", "dtype", "parameters", "optimizer")
@@ -90,6 +95,13 @@ class Network:
             layer.use_storage(weights, bias.reshape(-1, 1), owner=self)
         self._optimizer_state = None  # an optimizers.State once the network trains
         self._training = threading.Lock()
+        # The compiled serving path (_train.Predictor), built by the first prediction
+        # and rebuilt larger when a call needs more rows, up to a block; it reads
+        # the parameters in place.  Python-callable activations stay on numpy.
+        self._compiled = all(activation.compiled for activation in self._activations)
+        self._predictor = None
+        self._predicting = threading.Lock()
+        self._n_outputs = self.layers[-1].output_size
 
     @classmethod
     def from_sizes(cls, sizes, activation="relu", output_activation="softmax",
@@ -295,9 +307,56 @@ class Network:
         except FloatingPointError as error:
             raise FloatingPointError(f"training diverged: {error}") from None
 
-    def predict(self, X):
-        """The output layer's activations, ``(n_samples, output_size)``."""
-        return self._forward(self._samples(X))[1]
+    def predict(self, X, out=None):
+        """The output layer's activations, ``(n_samples, output_size)``.
+
+        Parameters
+        ----------
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Finite numbers, converted to the network's dtype.
+        out : ndarray of shape (n_samples, output_size), optional
+            A writable C-contiguous array of the network's dtype to write the
+            result into (and return), so that a call allocates nothing.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, output_size)
+
+        Notes
+        -----
+        Any number of rows runs in blocks of rows sized for the caches (see
+        ``BLOCK_BYTES``), so memory beyond the result stays bounded.
+        """
+        predictor = self._predictor
+        if predictor is not None and type(X) is np.ndarray:
+            # The serving path: one sample or a few, already of the right dtype.
+            # The predictor checks dtype, shape and finite values in C; anything
+            # it refuses takes the full checks below, which say what is wrong.
+            rows = X.shape[0] if X.ndim == 2 else 0
+            if 0 < rows <= predictor.capacity and self._predicting.acquire(blocking=False):
+                try:
+                    result = (np.empty((rows, self._n_outputs), self.dtype)
+                              if out is None else out)
+                    if type(result) is np.ndarray and predictor.predict(X, result):
+                        return result
+                except (ValueError, TypeError, BufferError):
+                    pass  # not an array the predictor takes as it is
+                finally:
+                    self._predicting.release()
+        X = self._samples(X)
+        if out is not None:
+            _check_out(out, (X.shape[0], self.sizes[-1]), self.dtype)
+        if scipy.sparse.issparse(X) or not self._compiled:
+            result = self._forward(X)[1]
+            if out is None:
+                return result
+            out[...] = result
+            return out
+        result = np.empty((X.shape[0], self.sizes[-1]), self.dtype) if out is None else out
+        if X.shape[0]:
+            with self._compiled_predictor(X.shape[0]) as predictor:
+                predictor.predict(X, result)
+        return result
 
     def evaluate(self, X, y, sample_weight=None):
         """``{"loss": mean loss}``, with ``"accuracy"`` for the cross-entropies; both
@@ -487,14 +546,65 @@ class Network:
         return signal, out
 
     def _score(self, X, Y, weight=None):
+        """Loss and accuracy over the rows of ``X``, summed block by block so that
+        no more than a block's outputs are held at once."""
         if X.shape[0] == 0:
             raise ValueError("evaluate needs at least one sample, got 0")
-        signal, out = self._forward(X)
-        total, _ = self._loss.gradient(self._activations[-1], signal, out, Y, weight)
+        if scipy.sparse.issparse(X) or not self._compiled:
+            blocks = [(0, X.shape[0], self._forward(X))]
+        else:
+            blocks = self._blocks(X)
+        total = right = 0
+        for start, stop, (signal, out) in blocks:
+            w = None if weight is None else weight[start:stop]
+            total += self._loss.gradient(self._activations[-1], signal, out, Y[start:stop], w)[0]
+            right += self._loss.right_answers(out, Y[start:stop], w)
         samples = X.shape[0] if weight is None else float(weight.sum())
-        tally = training.Tally(total, self._loss.right_answers(out, Y, weight), samples,
+        tally = training.Tally(total, right, samples,
                                self._loss.answers(samples, self.sizes[-1]))
         return tally.logs(self._loss)
+
+    def _blocks(self, X):
+        """``(start, stop, (signal, out))`` of the output layer for each block of the
+        dense rows of ``X``, through the compiled predictor (views of its buffers,
+        valid until the next block)."""
+        with self._compiled_predictor(X.shape[0]) as predictor:
+            for start in range(0, X.shape[0], predictor.capacity):
+                stop = min(start + predictor.capacity, X.shape[0])
+                yield start, stop, predictor.forward(X[start:stop])
+
+    @contextlib.contextmanager
+    def _compiled_predictor(self, rows):
+        """The network's predictor (built, or rebuilt larger, for ``rows`` rows up to
+        a block), or a private one while another thread uses it: its buffers are
+        shared state."""
+        widest = max(self.sizes[1:]) * self.dtype.itemsize
+        capacity = max(1, min(rows, BLOCK_BYTES // widest))
+        if not self._predicting.acquire(blocking=False):
+            yield self._new_predictor(capacity)
+            return
+        try:
+            if self._predictor is None or self._predictor.capacity < capacity:
+                self._predictor = self._new_predictor(capacity)
+            yield self._predictor
+        finally:
+            self._predicting.release()
+
+    def _new_predictor(self, capacity):
+        return _train.Predictor([(W, b.reshape(-1), activation.code) for (W, b), activation
+                                 in zip(self._views, self._activations)], capacity)
+
+
+def _check_out(out, shape, dtype):
+    """``ValueError``/``TypeError`` unless ``out`` can take a result of ``shape``."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {dtype}, got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"out must have shape {shape}, got shape {out.shape}")
+    if not (out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError("out must be a writable C-contiguous array")
 
 
 def _zeros(shape, rng):

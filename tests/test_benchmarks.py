@@ -152,3 +152,26 @@ def test_estimators_section_rows_and_targets(report):
         pattern = (re.escape(f"estimator fit {case} {solver}: ") + r"\d+\.\d\dx "
                    + re.escape(f"(must {must}x): ") + r"(holds|MISSED)")
         assert re.search(pattern, report), pattern
+
+
+LATENCY_CASES = [f"latency {sizes} {dtype} b1" for sizes in ("64-32-10", "784-128-10",
+                                                              "784-512-256-10")
+                 for dtype in ("float32", "float64")]
+
+
+def test_latency_section_rows_and_targets(report):
+    """densecore's one-sample time for every network and dtype, and a target line each
+    where onnxruntime is installed."""
+    table = rows(report, LATENCY_CASES, width=4)
+    for case in LATENCY_CASES:
+        for peer in ("densecore", "densecore out=", "numpy by hand"):
+            micros, ratio = table[case, peer]
+            assert float(micros) > 0 and ratio.endswith("x")
+        if installed("onnxruntime") and installed("skl2onnx") and installed("sklearn"):
+            float(table[case, "onnxruntime"][0])
+            must = "1.2" if case.startswith("latency 784-512-256-10") else "3.0"
+            pattern = (re.escape(f"{case} vs onnxruntime: ") + r"\d+\.\d\dx "
+                       + re.escape(f"(must {must}x): ") + r"(holds|MISSED)")
+            assert re.search(pattern, report), pattern
+        else:
+            assert "not installed" in report

@@ -1,0 +1,165 @@
+"""The serving path: Network.predict and evaluate through the compiled predictor, in
+blocks of rows, with ``out=``, against a plain numpy forward pass."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from densecore import Network
+from densecore.network import BLOCK_BYTES
+
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def numpy_predict(net, X):
+    out = np.asarray(X, np.float64)
+    for i, layer in enumerate(net.layers):
+        signal = out @ layer.weights.T.astype(np.float64) + layer.bias.ravel()
+        if i < len(net.layers) - 1:
+            out = np.maximum(signal, 0)
+        else:
+            shifted = np.exp(signal - signal.max(axis=1, keepdims=True))
+            out = shifted / shifted.sum(axis=1, keepdims=True)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 3, 700])
+def test_predict_matches_numpy(dtype, rows):
+    # 700 rows of 512-wide float64 signals are more than one block.
+    net = Network.from_sizes([20, 512, 7], dtype=dtype, seed=0)
+    X = np.random.default_rng(1).standard_normal((rows, 20)).astype(dtype)
+    expected = numpy_predict(net, X)
+    for _ in range(2):  # built on the first call, reused on the second
+        got = net.predict(X)
+        assert got.dtype == dtype and got.shape == (rows, 7)
+        np.testing.assert_allclose(got, expected, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    assert BLOCK_BYTES // (512 * 8) < 700
+
+
+def test_predict_follows_changed_parameters():
+    net = Network.from_sizes([4, 6, 3], seed=0)
+    X = np.random.default_rng(2).standard_normal((1, 4))
+    before = net.predict(X)
+    net.parameters[:] *= 0.5
+    np.testing.assert_allclose(net.predict(X), numpy_predict(net, X), rtol=1e-12)
+    assert not np.allclose(net.predict(X), before)
+    other = Network.from_sizes([4, 6, 3], seed=5)
+    net.set_state(other.state())
+    np.testing.assert_array_equal(net.predict(X), other.predict(X))
+    net.fit(np.random.default_rng(3).standard_normal((32, 4)), np.arange(32) % 3, epochs=1)
+    np.testing.assert_allclose(net.predict(X), numpy_predict(net, X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_into_out(dtype):
+    net = Network.from_sizes([5, 8, 3], dtype=dtype, seed=0)
+    X = np.random.default_rng(4).standard_normal((1, 5)).astype(dtype)
+    out = np.full((1, 3), np.nan, dtype)
+    for _ in range(2):
+        assert net.predict(X, out=out) is out
+        np.testing.assert_allclose(out, numpy_predict(net, X), rtol=TOLERANCE[dtype])
+    many = np.random.default_rng(5).standard_normal((50, 5))  # converted from float64
+    out = np.empty((50, 3), dtype)
+    assert net.predict(many, out=out) is out
+    np.testing.assert_allclose(out, numpy_predict(net, many.astype(dtype)),
+                               rtol=TOLERANCE[dtype] * 10, atol=TOLERANCE[dtype])
+
+
+def test_out_is_checked():
+    net = Network.from_sizes([5, 8, 3], seed=0)
+    X = np.zeros((2, 5))
+    with pytest.raises(ValueError, match=r"out must have shape \(2, 3\), got shape \(3, 3\)"):
+        net.predict(X, out=np.empty((3, 3)))
+    with pytest.raises(TypeError, match="out must have dtype float64, got float32"):
+        net.predict(X, out=np.empty((2, 3), np.float32))
+    with pytest.raises(TypeError, match="out must be a numpy array, got list"):
+        net.predict(X, out=[[0.0] * 3] * 2)
+    with pytest.raises(ValueError, match="writable C-contiguous"):
+        net.predict(X, out=np.empty((3, 2)).T)
+    read_only = np.empty((2, 3))
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="writable C-contiguous"):
+        net.predict(X, out=read_only)
+
+
+def test_fast_path_keeps_the_checks():
+    net = Network.from_sizes([4, 6, 3], seed=0)
+    net.predict(np.zeros((1, 4)))  # builds the predictor
+    bad = np.zeros((1, 4))
+    bad[0, 2] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        net.predict(bad)
+    with pytest.raises(ValueError, match=r"shape \(n_samples, 4\)"):
+        net.predict(np.zeros((1, 5)))
+    with pytest.raises(ValueError, match="shape"):
+        net.predict(np.zeros(4))
+    np.testing.assert_allclose(net.predict(np.ones((1, 4), np.int64)),
+                               net.predict(np.ones((1, 4))))
+    np.testing.assert_allclose(net.predict(np.ones((4, 1)).T), net.predict(np.ones((1, 4))))
+    assert net.predict(np.zeros((0, 4))).shape == (0, 3)
+
+
+def test_callable_activation_stays_on_numpy():
+    from densecore import Layer
+    net = Network([Layer(3, 4, activation=np.tanh, activation_derivative=lambda a: 1 - a * a,
+                         rng=np.random.default_rng(0))])
+    X = np.random.default_rng(6).standard_normal((2, 4))
+    expected = np.tanh(X @ net.layers[0].weights.T + net.layers[0].bias.ravel())
+    np.testing.assert_allclose(net.predict(X), expected, rtol=1e-12)
+    out = np.empty((2, 3))
+    assert net.predict(X, out=out) is out
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+def test_evaluate_sums_block_by_block():
+    net = Network.from_sizes([6, 512, 4], seed=0)
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((3000, 6))  # several blocks
+    y = rng.integers(0, 4, 3000)
+    weight = rng.uniform(0.5, 2, 3000)
+    out = numpy_predict(net, X)
+    picked = out[np.arange(3000), y]
+    right = out.argmax(axis=1) == y
+    logs = net.evaluate(X, y)
+    assert logs["loss"] == pytest.approx(-np.log(picked).mean(), rel=1e-10)
+    assert logs["accuracy"] == pytest.approx(right.mean(), rel=1e-12)
+    logs = net.evaluate(X, y, sample_weight=weight)
+    assert logs["loss"] == pytest.approx(-(weight * np.log(picked)).sum() / weight.sum(),
+                                         rel=1e-10)
+    assert logs["accuracy"] == pytest.approx((weight * right).sum() / weight.sum(), rel=1e-12)
+
+
+MEMORY_SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np
+    from densecore import Network
+
+    def status(field):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+
+    net = Network.from_sizes([64, 256, 256, 10], seed=0)
+    X = np.random.default_rng(0).standard_normal((ROWS, 64))
+    net.predict(X[:8])
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # restart VmHWM from the current RSS
+    before = status("VmRSS")
+    out = net.predict(X)
+    print(json.dumps({"growth": status("VmHWM") - before, "output": out.nbytes}))
+""")
+
+
+def test_predict_memory_is_bounded(tmp_path):
+    # Whole-array intermediates would be 4 x 400,000 x 256 x 8 bytes = 3.3 GB.  The
+    # child runs in tmp_path so that it imports the installed package.
+    result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT.replace("ROWS", "400_000")],
+                            capture_output=True, text=True, timeout=120, check=True,
+                            cwd=tmp_path)
+    measured = json.loads(result.stdout)
+    assert measured["growth"] <= measured["output"] + 64 * 2 ** 20, measured
