@@ -318,8 +318,8 @@ def _read_npy(file, file_size):
 RANDOM_STATE = ("RandomState/keys", "RandomState/pos", "RandomState/has_gauss",
                 "RandomState/gauss")
 HELD = ("None, bools, ints, floats, strings, tuples and lists of only ints, only floats "
-        "or only strings, numpy arrays of numbers or strings, and numpy RandomState "
-        "instances")
+        "or only strings, dicts of ints or strings to numbers, numpy arrays of numbers or "
+        "strings, and numpy RandomState instances")
 
 
 def values_to_arrays(values, prefix, what="value"):
@@ -365,6 +365,13 @@ def _encode(value):
         return {"array": value}
     if isinstance(value, np.random.RandomState):
         return _random_state_arrays(value)
+    if isinstance(value, dict):  # of numbers or strings to numbers (class_weight's)
+        keys, values = list(value), list(value.values())
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                   for v in values):
+            raise TypeError("a dict whose values are not all numbers")
+        return {"dict_keys": _encode(keys).popitem()[1],
+                "dict_values": np.array(values, dtype=np.float64)}
     raise TypeError(f"a {type(value).__module__}.{type(value).__qualname__}")
 
 
@@ -427,6 +434,8 @@ def values_from_arrays(arrays, prefix):
 def _decode(name, fields):
     if sorted(fields) == sorted(RANDOM_STATE):
         return _random_state(name, fields)
+    if sorted(fields) == ["dict_keys", "dict_values"]:
+        return _dict(name, fields)
     if len(fields) != 1 or next(iter(fields)) not in DECODERS:
         raise ValueError(f"{name!r} must be one member of a kind in {sorted(DECODERS)} or "
                          f"the members {list(RANDOM_STATE)}, got {sorted(fields)}")
@@ -457,6 +466,17 @@ DECODERS = {
     "array": (ARRAY_KINDS, None, np.copy),
     "strings": ("U", None, lambda array: array.astype(object)),
 }
+
+
+def _dict(name, fields):
+    """The dict that ``fields`` (its keys and its values) describe, after checking them."""
+    keys, values = fields["dict_keys"], fields["dict_values"]
+    if (keys.ndim != 1 or keys.dtype.kind not in "iufU" or values.dtype.kind != "f"
+            or values.shape != keys.shape):
+        raise ValueError(f"'{name}/dict_keys' and '/dict_values' must be 1-d arrays of "
+                         f"numbers or strings and of floats, of one length, got "
+                         f"{keys.dtype} {keys.shape} and {values.dtype} {values.shape}")
+    return dict(zip(keys.tolist(), values.tolist()))
 
 
 def _random_state(name, fields):
