@@ -1,4 +1,5 @@
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,6 +20,7 @@ class Trainer:
         loss: int, n_targets: int, batch_size: int, optimizer: int,
         hyper_parameters: tuple[float, float, float, bool], alpha: float,
         l2_per_sample: bool, clip_norm: float, gradients: NDArray[_Float] | None,
+        dropout: Sequence[float] | None = None, seed: int = 0,
     ) -> Trainer: ...
     def point_at(self, parameters: NDArray[_Float] | None = None) -> None: ...
     def loss_gradient(
@@ -42,3 +44,8 @@ def csr_forward(
     data: NDArray[_Float], indices: NDArray[np.intc], indptr: NDArray[np.intp], start: int,
     stop: int, W: NDArray[_Float], b: NDArray[_Float], activation: int,
 ) -> tuple[NDArray[_Float], NDArray[_Float]]: ...
+
+def dropout_mask(
+    seed: int, step: int, layer: int, size: int, rate: float, dtype: Any = ...,
+) -> NDArray[Any]: ...
+def philox4x32(counter: Sequence[int], key: int) -> list[int]: ...
