@@ -4,6 +4,7 @@
 # shapes or allocates.
 
 from cython cimport floating
+from libc.stdint cimport uint32_t, uint64_t
 
 # Constants of the kernels, set in _core.pyx and read from here by kernels and
 # _train (and, through kernels, by the Python layer): each is written once.
@@ -18,9 +19,29 @@ cdef void forward(const floating* x, const floating* W, const floating* b,
                   floating* signal, floating* out, int rows, int n_in, int n_out,
                   int activation) noexcept nogil
 
+# Inverted dropout on one layer's outputs in one training step.  Each output
+# (element e of the batch's row-major outputs) is kept with probability
+# 1 - rate, by a Philox4x32-10 draw keyed by seed and counted by (e // 4, layer,
+# step): the same mask for the same (seed, step, layer, e), whatever the thread
+# count, the process or the machine, and regenerated (not stored) for the
+# backward pass.  Batches of 2**34 outputs or more would repeat draws.
+cdef struct Dropout:
+    double rate       # in [0, 1); 0 is no dropout
+    uint64_t seed
+    uint64_t step
+    int layer
+
+# values *= keep / (1 - rate) for the first ``size`` outputs of a batch.
+cdef void dropout(const Dropout* d, floating* values, Py_ssize_t size) noexcept nogil
+
+# The four 32-bit words of Philox4x32-10 for ``counter`` under ``key``, in place.
+cdef void philox(uint32_t* counter, uint64_t key) noexcept nogil
+
+# delta = (delta_next @ W_next) * activation'(signal), the dropout ``mask`` (NULL:
+# none) of this layer's outputs applied before the activation's derivative.
 cdef void backward(const floating* delta_next, const floating* W_next,
                    const floating* signal, floating* delta, int rows, int n_out,
-                   int n_next, int activation) noexcept nogil
+                   int n_next, int activation, const Dropout* mask) noexcept nogil
 
 cdef void accumulate_gradients(const floating* x, const floating* delta, int rows,
                                int n_in, int n_out, floating alpha, floating beta,

@@ -6,6 +6,7 @@ column-major view of its transpose, so each call below swaps the operands
 offsets are Py_ssize_t, since rows x columns of a large batch can pass 2**31.
 """
 from libc.math cimport exp, expf, expm1, expm1f, log, log1p, pow, sqrt, sqrtf, tanh, tanhf, fabs
+from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
 cimport scipy.linalg.cython_blas as blas
 
@@ -258,10 +259,59 @@ cdef void forward(const floating* x, const floating* W, const floating* b,
 
 cdef void backward(const floating* delta_next, const floating* W_next,
                    const floating* signal, floating* delta, int rows, int n_out,
-                   int n_next, int activation) noexcept nogil:
+                   int n_next, int activation, const Dropout* mask) noexcept nogil:
     matmul(c'N', c'N', rows, n_out, n_next, 1, delta_next, n_next, W_next, n_out,
            0, delta, n_out)
+    # Before the derivative: softmax's Jacobian mixes a row's outputs.
+    if mask != NULL:
+        dropout(mask, delta, <Py_ssize_t>rows * n_out)
     _activation_backward(activation, signal, delta, rows, n_out)
+
+
+# -- dropout ------------------------------------------------------------------
+#
+# Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
+# SC 2011): a counter-based generator, so a draw is a pure function of its key
+# and counter and needs no state, no buffer and no order of evaluation.
+
+cdef enum:
+    PHILOX_M0 = 0xD2511F53
+    PHILOX_M1 = 0xCD9E8D57
+    PHILOX_W0 = 0x9E3779B9
+    PHILOX_W1 = 0xBB67AE85
+
+
+cdef void philox(uint32_t* c, uint64_t key) noexcept nogil:
+    cdef uint32_t k0 = <uint32_t>key, k1 = <uint32_t>(key >> 32), x0, x2
+    cdef uint64_t p0, p1
+    cdef int r
+    for r in range(10):
+        if r > 0:
+            k0 += <uint32_t>PHILOX_W0
+            k1 += <uint32_t>PHILOX_W1
+        p0 = <uint64_t><uint32_t>PHILOX_M0 * c[0]
+        p1 = <uint64_t><uint32_t>PHILOX_M1 * c[2]
+        x0 = <uint32_t>(p1 >> 32) ^ c[1] ^ k0
+        x2 = <uint32_t>(p0 >> 32) ^ c[3] ^ k1
+        c[0], c[1], c[2], c[3] = x0, <uint32_t>p1, x2, <uint32_t>p0
+
+
+cdef void dropout(const Dropout* d, floating* values, Py_ssize_t size) noexcept nogil:
+    # Kept where a word is below (1 - rate) * 2**32: probability 1 - rate to 2**-32.
+    cdef uint64_t threshold = <uint64_t>((1 - d.rate) * 4294967296.0)
+    cdef floating scale = <floating>(1 / (1 - d.rate))
+    cdef uint32_t c[4]
+    cdef Py_ssize_t q, e, j
+    if d.rate == 0:
+        return
+    for q in range((size + 3) // 4):
+        c[0], c[1] = <uint32_t>q, <uint32_t>d.layer
+        c[2], c[3] = <uint32_t>d.step, <uint32_t>(d.step >> 32)
+        philox(c, d.seed)
+        for j in range(4):
+            e = 4 * q + j
+            if e < size:
+                values[e] = values[e] * scale if c[j] < threshold else 0
 
 
 cdef void accumulate_gradients(const floating* x, const floating* delta, int rows,

@@ -10,9 +10,11 @@ parameters and fitted attributes become arrays by :func:`values_to_arrays`
 A densecore file is what ``numpy.savez`` writes: an uncompressed zip of
 ``.npy`` arrays holding numbers and strings only.
 
-- ``format_version``: a 0-d integer, :data:`FORMAT_VERSION`;
+- ``format_version``: a 0-d integer, :data:`FORMAT_VERSION` (2); version 1
+  files, which have no ``dropout``, are still read (their rates are 0);
 - ``sizes``: the layer sizes, input first; ``activations``: one name per
   layer; ``dtype`` and ``loss``: 0-d strings;
+- ``dropout`` (since version 2): one float64 rate per layer;
 - ``layers/<i>/weights`` ``(out, in)`` and ``layers/<i>/bias`` ``(out,)``;
 - ``optimizer/name`` and ``optimizer/step`` (0-d), ``optimizer/<setting>``
   for each of its settings (0-d), and ``optimizer/slot_<k>_<j>``: slot ``j``
@@ -38,10 +40,11 @@ import numpy as np
 from densecore import _layout
 from densecore.kernels import FLOAT_DTYPES
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 OPTIMIZER = "optimizer/"
 SLOT = re.compile(r"slot_(\d+)_(\d+)")
-ARCHITECTURE = ("format_version", "sizes", "activations", "dtype", "loss")
+ARCHITECTURE = ("format_version", "sizes", "activations", "dtype", "loss", "dropout")
 # Everything a densecore file may hold: booleans, numbers and unicode strings.
 ARRAY_KINDS = "biufU"
 # What zipfile and numpy raise for a damaged archive or .npy header.
@@ -74,6 +77,7 @@ def to_arrays(state):
         "activations": np.array(state["activations"]),
         "dtype": np.array(state["dtype"]),
         "loss": np.array(state["loss"]),
+        "dropout": np.array(state.get("dropout") or [0.0] * (len(sizes) - 1), np.float64),
     }
     for i, (weights, bias) in enumerate(_layout.layer_views(state["parameters"], sizes)):
         if not (np.isfinite(weights).all() and np.isfinite(bias).all()):
@@ -164,7 +168,7 @@ def state_from_bytes(data):
 def state_from_arrays(arrays):
     """The state of the network whose file's arrays (by name) are ``arrays``, after
     checking that they are the members of a file of this format."""
-    check_version(arrays, "format_version", FORMAT_VERSION)
+    version = check_version(arrays, "format_version", *READ_VERSIONS)
     sizes = _field(arrays, "sizes", "iu", 1)
     names = _field(arrays, "activations", "U", 1)
     dtype = _field(arrays, "dtype", "U", 0)
@@ -174,6 +178,15 @@ def state_from_arrays(arrays):
     if len(names) != len(sizes) - 1:
         raise ValueError(f"{len(sizes)} sizes need {len(sizes) - 1} activations, "
                          f"got {len(names)}")
+    if version == 1:
+        if "dropout" in arrays:
+            raise ValueError("unexpected members ['dropout'] in a file of version 1")
+        dropout = [0.0] * len(names)
+    else:
+        dropout = _field(arrays, "dropout", "f", 1)
+        if len(dropout) != len(names):
+            raise ValueError(f"{len(names)} layers need {len(names)} dropout rates, "
+                             f"got {len(dropout)}")
     if dtype not in [float_dtype.name for float_dtype in FLOAT_DTYPES]:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     members = [f"layers/{i}/{part}" for i in range(len(names)) for part in ("weights", "bias")]
@@ -185,14 +198,18 @@ def state_from_arrays(arrays):
     parameters = [_parameter(arrays, name, dtype, shape) for name, shape in zip(members, shapes)]
     return {"sizes": sizes, "activations": names, "loss": loss, "dtype": dtype,
             "parameters": _layout.flatten(parameters, dtype),
-            "optimizer": _optimizer_state(arrays, shapes, dtype)}
+            "optimizer": _optimizer_state(arrays, shapes, dtype), "dropout": dropout}
 
 
-def check_version(arrays, name, version):
-    """``ValueError`` unless member ``name`` is the integer ``version``."""
+def check_version(arrays, name, *versions):
+    """Member ``name``, the integer it holds; ``ValueError`` unless it is one of
+    ``versions``."""
     found = _field(arrays, name, "iu", 0)
-    if found != version:
-        raise ValueError(f"{name} is {found}, this densecore reads version {version}")
+    if found not in versions:
+        readable = " and ".join(map(str, versions))
+        raise ValueError(f"{name} is {found}, this densecore reads version"
+                         f"{'s' if len(versions) > 1 else ''} {readable}")
+    return found
 
 
 def _optimizer_state(arrays, shapes, dtype):
@@ -237,7 +254,7 @@ def _field(arrays, name, kinds, ndim):
         raise ValueError(f"missing member {name!r}")
     array = arrays[name]
     if array.dtype.kind not in kinds or array.ndim != ndim:
-        what = "strings" if kinds == "U" else "integers"
+        what = {"U": "strings", "f": "floats"}.get(kinds, "integers")
         raise ValueError(f"{name!r} must be a {ndim}-d array of {what}, got a "
                          f"{array.ndim}-d array of dtype {array.dtype}")
     return array.tolist()

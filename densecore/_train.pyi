@@ -1,4 +1,5 @@
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +20,8 @@ class Trainer:
         loss: int, n_targets: int, batch_size: int, optimizer: int,
         hyper_parameters: tuple[float, float, float, bool], alpha: float,
         l2_per_sample: bool, alpha_on_biases: bool, clip_norm: float,
-        gradients: NDArray[_Float] | None,
+        gradients: NDArray[_Float] | None, dropout: Sequence[float] | None = None,
+        seed: int = 0,
     ) -> Trainer: ...
     def point_at(self, parameters: NDArray[_Float] | None = None) -> None: ...
     def loss_gradient(
@@ -53,3 +55,8 @@ def csr_forward(
     data: NDArray[_Float], indices: NDArray[np.intc], indptr: NDArray[np.intp], start: int,
     stop: int, W: NDArray[_Float], b: NDArray[_Float], activation: int,
 ) -> tuple[NDArray[_Float], NDArray[_Float]]: ...
+
+def dropout_mask(
+    seed: int, step: int, layer: int, size: int, rate: float, dtype: Any = ...,
+) -> NDArray[Any]: ...
+def philox4x32(counter: Sequence[int], key: int) -> list[int]: ...

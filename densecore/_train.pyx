@@ -45,6 +45,7 @@ cdef struct DenseLayer:
     int n_in
     int n_out
     int activation
+    core.Dropout dropout  # its rate 0 where the layer drops nothing; step set per step
 
 
 cdef struct Settings:
@@ -127,10 +128,11 @@ cdef void _update(DenseLayer* layers, int n_layers, const Settings* settings,
 cdef double _forward_and_loss(DenseLayer* layers, int n_layers, const Settings* settings,
                               const floating* x, const core.CSRRows* csr,
                               const floating* target, const floating* weight,
-                              int rows) noexcept nogil:
+                              int rows, bint drop) noexcept nogil:
     """Forward one batch, the dense rows ``x`` or (``x`` NULL) the CSR rows ``csr``,
     and start the backward pass: returns its summed loss and leaves
-    d(mean loss)/d(signal) in the last layer's delta."""
+    d(mean loss)/d(signal) in the last layer's delta.  With ``drop``, each layer's
+    outputs go through its dropout mask (of the step in its record)."""
     cdef int i
     cdef DenseLayer* layer
     cdef const floating* layer_input = x
@@ -144,6 +146,8 @@ cdef double _forward_and_loss(DenseLayer* layers, int n_layers, const Settings* 
             core.forward(layer_input, <floating*>layer.W, <floating*>layer.b,
                          <floating*>layer.signal, <floating*>layer.out, rows,
                          layer.n_in, layer.n_out, layer.activation)
+        if drop and layer.dropout.rate > 0:
+            core.dropout(&layer.dropout, <floating*>layer.out, <Py_ssize_t>rows * layer.n_out)
         layer_input = <floating*>layer.out
     layer = &layers[n_layers - 1]
     return core.loss_gradient(settings.loss, layer.activation, <floating*>layer.signal,
@@ -153,23 +157,27 @@ cdef double _forward_and_loss(DenseLayer* layers, int n_layers, const Settings* 
 
 cdef void _backward(DenseLayer* layers, int n_layers, const floating* x,
                     const core.CSRRows* csr, int rows, floating scale, floating beta,
-                    bint into_parameters) noexcept nogil:
+                    bint into_parameters, bint drop) noexcept nogil:
     """Back-propagate the last layer's delta from the input ``x`` (dense) or ``csr``
     (``x`` NULL); each layer's gradients become ``scale * gradient + beta * themselves``,
     in its parameters themselves with ``into_parameters`` (a plain SGD step,
-    scale = -learning_rate and beta = 1).  No delta is formed for the input."""
+    scale = -learning_rate and beta = 1).  No delta is formed for the input.
+    ``drop``: through the dropout masks of the forward pass, drawn again."""
     cdef int i
     cdef DenseLayer* layer
     cdef const floating* layer_input
     cdef floating* grad_W
     cdef floating* grad_b
+    cdef const core.Dropout* mask
     for i in range(n_layers - 1, -1, -1):
         layer = &layers[i]
         # The previous layer's delta needs this layer's weights before any update.
         if i > 0:
+            mask = (&layers[i - 1].dropout if drop and layers[i - 1].dropout.rate > 0
+                    else NULL)
             core.backward(<floating*>layer.delta, <floating*>layer.W,
                           <floating*>layers[i - 1].signal, <floating*>layers[i - 1].delta,
-                          rows, layer.n_in, layer.n_out, layers[i - 1].activation)
+                          rows, layer.n_in, layer.n_out, layers[i - 1].activation, mask)
         grad_W = <floating*>(layer.W if into_parameters else layer.grad_W)
         grad_b = <floating*>(layer.b if into_parameters else layer.grad_b)
         if i == 0 and x == NULL:
@@ -186,13 +194,17 @@ cdef double _step(DenseLayer* layers, int n_layers, const Settings* settings,
                   const floating* weight, int rows, floating learning_rate,
                   long step) noexcept nogil:
     """One optimizer step on one batch, ``x`` or (``x`` NULL) ``csr`` (weighted by
-    ``weight``, or NULL); returns the batch's summed loss."""
+    ``weight``, or NULL); returns the batch's summed loss.  Dropout masks are those
+    of ``step``."""
+    cdef int i
+    for i in range(n_layers):
+        layers[i].dropout.step = step
     cdef double total = _forward_and_loss(layers, n_layers, settings, x, csr, target,
-                                          weight, rows)
+                                          weight, rows, True)
     if settings.fused:
-        _backward(layers, n_layers, x, csr, rows, -learning_rate, 1, True)
+        _backward(layers, n_layers, x, csr, rows, -learning_rate, 1, True, True)
     else:
-        _backward(layers, n_layers, x, csr, rows, 1, 0, False)
+        _backward(layers, n_layers, x, csr, rows, 1, 0, False, True)
         _update(layers, n_layers, settings, learning_rate, step,
                 rows if weight == NULL else core.sum_of(weight, rows))
     return total
@@ -221,11 +233,12 @@ cdef double _full_batch(DenseLayer* layers, int n_layers, const Settings* settin
         else:
             x = X + start * n_in
         total += _forward_and_loss(layers, n_layers, settings, x, &block, &Y[start, 0],
-                                   NULL if weight == NULL else weight + start, <int>rows)
+                                   NULL if weight == NULL else weight + start, <int>rows,
+                                   False)
         # The batch's delta is of its own mean loss: weigh it by its share of the whole.
         share = rows if weight == NULL else core.sum_of(weight + start, rows)
         _backward(layers, n_layers, x, &block, <int>rows, <floating>(share / whole),
-                  0 if start == 0 else 1, False)
+                  0 if start == 0 else 1, False, False)
         start += rows
     return total
 
@@ -304,6 +317,12 @@ cdef class Trainer:
     gradients : 1-D array or None
         Every ``grad_W`` and ``grad_b`` is a view into it.  None fuses plain
         SGD into the backward pass (no momentum, alpha or clip_norm).
+    dropout : sequence of float, optional
+        Each layer's dropout rate in [0, 1) (default: none), applied in
+        ``epoch`` and ``sparse_epoch`` only, never in the full batch.
+    seed : int
+        The 64-bit key of the dropout masks; a step's masks are keyed by it,
+        the step count and the layer (see ``densecore._core.Dropout``).
 
     ``step`` counts the optimizer steps; set it before an epoch to go on from
     an earlier one.
@@ -321,7 +340,7 @@ cdef class Trainer:
 
     def __cinit__(self, list layers, int loss, Py_ssize_t n_targets, Py_ssize_t batch_size,
                   int optimizer, hyper_parameters, double alpha, bint l2_per_sample,
-                  bint alpha_on_biases, double clip_norm, gradients):
+                  bint alpha_on_biases, double clip_norm, gradients, dropout=None, seed=0):
         self.n_layers = len(layers)
         self.layers = <DenseLayer*>PyMem_Calloc(self.n_layers, sizeof(DenseLayer))
         if self.layers == NULL:
@@ -341,8 +360,18 @@ cdef class Trainer:
         self.x_batch = None  # made by the first dense epoch: sparse input needs none
         self.y_batch = np.zeros((batch_size, n_targets), self.dtype)
         self.w_batch = np.zeros((batch_size, 1), self.dtype)
+        rates = [0.0] * self.n_layers if dropout is None else list(dropout)
+        if len(rates) != self.n_layers or not all(0 <= rate < 1 for rate in rates):
+            raise ValueError(f"dropout must be {self.n_layers} rates in [0, 1), got {rates}")
+        if not 0 <= seed < 2 ** 64:
+            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
         for i, record in enumerate(layers):
             self._attach(i, record, batch_size)
+            # Draws are counted in groups of four by a 32-bit word.
+            if rates[i] and batch_size * self.layers[i].n_out >= 2 ** 34:
+                raise ValueError(f"dropout needs batches of fewer than 2**34 outputs, got "
+                                 f"{batch_size} x {self.layers[i].n_out} in layer {i}")
+            self.layers[i].dropout = core.Dropout(rates[i], seed, 0, i)
         self.own_parameters = self.layers[0].W
 
     cdef _attach(self, int i, tuple record, Py_ssize_t batch_size):
@@ -672,3 +701,35 @@ cdef class Predictor:
         if not self.predict(X, self.last_out[:rows]):
             raise ValueError("X must hold finite numbers")
         return self.last_signal[:rows], self.last_out[:rows]
+
+
+def dropout_mask(core.uint64_t seed, core.uint64_t step, int layer, Py_ssize_t size,
+                 double rate, dtype=np.float64):
+    """The factors (0 or ``1 / (1 - rate)``) that step ``step`` of a training run keyed
+    by ``seed`` multiplies the first ``size`` outputs of layer ``layer`` of its batch
+    by, row by row: the compiled mask, for tests and numpy twins."""
+    if not 0 <= rate < 1 or size < 0:
+        raise ValueError(f"rate must be in [0, 1) and size >= 0, got {rate} and {size}")
+    mask = np.ones(size, dtype)
+    if size == 0:
+        return mask
+    cdef core.Dropout d = core.Dropout(rate, seed, step, layer)
+    cdef double[::1] mask64
+    cdef float[::1] mask32
+    if mask.dtype == np.float64:
+        mask64 = mask
+        core.dropout(&d, &mask64[0], size)
+    else:
+        mask32 = mask
+        core.dropout(&d, &mask32[0], size)
+    return mask
+
+
+def philox4x32(counter, core.uint64_t key):
+    """The four words of Philox4x32-10 for four 32-bit ``counter`` words and a 64-bit
+    ``key``, as the dropout masks draw them (for known-answer tests)."""
+    cdef core.uint32_t c[4]
+    for j in range(4):
+        c[j] = counter[j]
+    core.philox(c, key)
+    return [c[0], c[1], c[2], c[3]]

@@ -184,6 +184,25 @@ def finite_number(value, name, *, minimum, open_interval=False):
     return number
 
 
+def dropout_rate(value, name="dropout"):
+    """``value`` as a dropout rate: a float in [0, 1)."""
+    rate = finite_number(value, name, minimum=0)
+    if rate >= 1:
+        raise ValueError(f"{name} must be a rate in [0, 1), got {value!r}")
+    return rate
+
+
+def dropout_rates(dropout, n_hidden):
+    """One rate per hidden layer from a float (for every one) or a sequence of
+    ``n_hidden`` rates; each checked by :func:`dropout_rate`."""
+    if isinstance(dropout, (str, bytes)) or not hasattr(dropout, "__len__"):
+        return [dropout_rate(dropout)] * n_hidden
+    if len(dropout) != n_hidden:
+        raise ValueError(f"dropout must be one rate or {n_hidden} rates, one per hidden "
+                         f"layer, got {len(dropout)}")
+    return [dropout_rate(rate, "each dropout rate") for rate in dropout]
+
+
 def sample_weights(sample_weight, n_samples, dtype):
     """``sample_weight`` as a C-contiguous 1-D array of ``dtype`` with one finite,
     non-negative weight per sample, not all zero; None stays None."""

@@ -32,6 +32,10 @@ from densecore.kernels import FLOAT_DTYPES
 from densecore.network import Network
 from densecore.sklearn import SEED_BOUND, SOLVERS, DenseClassifier, DenseRegressor
 
+# Added to a run's dropout key per row chunk (times the chunk's number): an odd
+# 64-bit constant (2**64 / golden ratio), so each chunk's replicas draw their own masks.
+DROPOUT_KEY_STRIDE = 0x9E3779B97F4A7C15
+
 __all__ = ["DaskDenseClassifier", "DaskDenseRegressor", "fit", "predict", "predict_proba"]
 
 
@@ -142,8 +146,11 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     sync_every : int
         Mini-batches each replica runs between two averagings.
     seed : None, int or Generator
-        Draws the order of each epoch.  The same seed and the same chunks give
-        the same model, bit for bit, wherever Dask places the chunks.
+        Draws the order of each epoch and, where ``net`` has dropout, first the
+        key of the masks (a chunk's replicas use the key plus the chunk's number
+        times ``DROPOUT_KEY_STRIDE``; their step count goes on from the
+        network's).  The same seed and the same chunks give the same model, bit
+        for bit, wherever Dask places the chunks.
     shuffle : bool
         Whether each epoch visits each chunk's rows in a new random order, or
         in the order of the rows.
@@ -237,7 +244,11 @@ class _DataParallelRun:
                              f"{optimizer!r} is a full-batch quasi-Newton method: train with "
                              "Network.fit on one machine")
         net.reset_optimizer(optimizer)
-        self.rng = np.random.default_rng(seed) if shuffle else None
+        rng = np.random.default_rng(seed)
+        # Drawn first, as Network.fit draws it: one chunk trains as Network.fit does.
+        self.settings["dropout_seed"] = (int(rng.integers(2 ** 64, dtype=np.uint64))
+                                         if any(net.dropout) else 0)
+        self.rng = rng if shuffle else None
         self.epochs_run = 0
 
     def epoch(self, learning_rate):
@@ -267,10 +278,11 @@ class _DataParallelRun:
             # replicas with each other and no task waits for a separate average.
             # The first also carries the tally of the rounds before: no task, and
             # no round trip, per round for the client.
-            work = [(chunk, part) for chunk, part in zip(self.chunks, rows) if len(part)]
+            work = [(j, chunk, part) for j, (chunk, part) in enumerate(zip(self.chunks, rows))
+                    if len(part)]
             replicas = [client.submit(_train_replica, replicas, previous, name, X, y, part,
-                                      settings, carries=k == 0, pure=False)
-                        for k, ((X, y), part) in enumerate(work)]
+                                      {**settings, "chunk": j}, carries=k == 0, pure=False)
+                        for k, (j, (X, y), part) in enumerate(work)]
             round_of_task.update(dict.fromkeys((replica.key for replica in replicas), name))
             previous = name
         try:
@@ -339,10 +351,13 @@ def _train_replica(replicas, previous, name, X, y, rows, settings, carries):
     ``rows`` of one chunk.  One replica of each round ``carries`` the epoch's tally so far."""
     try:
         replica = Network.from_state(_average(replicas, previous))
+        # The replica's step count goes on from the average's; its chunk's number
+        # changes the key, so that replicas of one round draw different masks.
         session = replica.training_session(
             min(settings["batch_size"], len(rows)), alpha=settings["alpha"],
             clip_norm=settings["clip_norm"], l2_per_sample=settings["l2_per_sample"],
-            rollback=False)
+            rollback=False, dropout_seed=(settings["dropout_seed"]
+                                          + settings["chunk"] * DROPOUT_KEY_STRIDE) % 2 ** 64)
         X, Y = session.data(X[rows], y[rows])
         tally = session.epoch(X, Y, np.arange(len(rows)), settings["learning_rate"])
         if not math.isfinite(tally.loss):
@@ -425,6 +440,7 @@ class _DaskDenseMixin:
         if reset:
             self.n_features_in_ = X.shape[1]
             self._initialize(X.shape[1], n_outputs, X.dtype, rng)
+        self._set_dropout()
         self._start_optimizer()
         n_samples = X.shape[0]
         batch_size = self._batch_size(n_samples)
@@ -503,7 +519,7 @@ class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
                  random_state=None, tol=1e-4, verbose=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 warm_start=False, max_fun=15000, sync_every=1):
+                 warm_start=False, max_fun=15000, dropout=0.0, sync_every=1):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -511,7 +527,7 @@ class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
             tol=tol, verbose=verbose, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start, max_fun=max_fun)
+            warm_start=warm_start, max_fun=max_fun, dropout=dropout)
         self.sync_every = sync_every
 
     _parameter_constraints = {**DenseClassifier._parameter_constraints, **_SYNC_EVERY}
@@ -549,7 +565,7 @@ class DaskDenseRegressor(_DaskDenseMixin, DenseRegressor):
                  random_state=None, tol=1e-4, verbose=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 warm_start=False, max_fun=15000, sync_every=1):
+                 warm_start=False, max_fun=15000, dropout=0.0, sync_every=1):
         super().__init__(
             loss, hidden_layer_sizes, activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate,
@@ -558,7 +574,7 @@ class DaskDenseRegressor(_DaskDenseMixin, DenseRegressor):
             momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start, max_fun=max_fun)
+            warm_start=warm_start, max_fun=max_fun, dropout=dropout)
         self.sync_every = sync_every
 
     _parameter_constraints = {**DenseRegressor._parameter_constraints, **_SYNC_EVERY}

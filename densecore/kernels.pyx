@@ -74,7 +74,7 @@ cdef int dense_backward(const floating[:, ::1] delta_next, const floating[:, ::1
     _codes(MSE, activation)
     if delta.shape[0] > 0:
         core.backward(&delta_next[0, 0], &W_next[0, 0], &signal[0, 0], &delta[0, 0],
-                      delta.shape[0], delta.shape[1], delta_next.shape[1], activation)
+                      delta.shape[0], delta.shape[1], delta_next.shape[1], activation, NULL)
     return 0
 
 

@@ -4,7 +4,8 @@ import weakref
 import numpy as np
 
 from densecore import _layout, _serialization, activations, losses
-from densecore._validation import as_matrix, float_dtype, positive_int, real_array
+from densecore._validation import (as_matrix, dropout_rate, float_dtype, positive_int,
+                                   real_array)
 
 INITIALIZERS = ("seed", "he", "glorot")
 
@@ -61,6 +62,12 @@ class Layer:
         callable ``init((output_size, input_size), rng)`` returns the weights.
     rng : None, int or numpy.random.Generator
         ``None`` uses numpy's global random state, like the spec.
+    dropout : float in [0, 1), default 0.0
+        While a :class:`~densecore.Network` trains by mini-batches, each of
+        this layer's outputs is zeroed with this probability and the others
+        are scaled by ``1 / (1 - dropout)`` (inverted dropout); ``forward``,
+        prediction and evaluation never drop.  The output layer of a network
+        must keep 0.
 
     Notes
     -----
@@ -81,10 +88,12 @@ class Layer:
     """
 
     def __init__(self, output_size, input_size, activation=None,
-                 activation_derivative=None, *, dtype=np.float64, init="seed", rng=None):
+                 activation_derivative=None, *, dtype=np.float64, init="seed", rng=None,
+                 dropout=0.0):
         self.output_size = positive_int(output_size, "output_size")
         self.input_size = positive_int(input_size, "input_size")
         self.dtype = float_dtype(dtype)
+        self.dropout = dropout
         self._activation = activations.resolve(activation, activation_derivative)
         weights, bias = initial_parameters(init, self.output_size, self.input_size, rng)
         self._weights = np.ascontiguousarray(weights, dtype=self.dtype)
@@ -94,8 +103,9 @@ class Layer:
 
     def __repr__(self):
         activation = self.activation_name or getattr(self.activation, "__name__", "callable")
+        dropout = f", dropout={self.dropout}" if self.dropout else ""
         return (f"Layer(output_size={self.output_size}, input_size={self.input_size}, "
-                f"activation={activation!r}, dtype={self.dtype.name})")
+                f"activation={activation!r}, dtype={self.dtype.name}{dropout})")
 
     def __reduce__(self):
         # A pickle carries the bytes of a one-layer network's file and no other state.
@@ -103,7 +113,7 @@ class Layer:
                  "activations": [self.activation_name],
                  "loss": losses.default(self.activation_name), "dtype": self.dtype.name,
                  "parameters": _layout.flatten([self._weights, self._bias], self.dtype),
-                 "optimizer": None}
+                 "optimizer": None, "dropout": [self.dropout]}
         return _layer_from_bytes, (_serialization.to_bytes(state),)
 
     def use_storage(self, weights, bias, owner):
@@ -122,6 +132,15 @@ class Layer:
         bias[...] = self._bias
         self._weights, self._bias = weights, bias
         self._owner = weakref.ref(owner)
+
+    @property
+    def dropout(self):
+        """The probability of zeroing each output in training, in [0, 1)."""
+        return self._dropout
+
+    @dropout.setter
+    def dropout(self, value):
+        self._dropout = dropout_rate(value)
 
     @property
     def activation_name(self):
@@ -207,7 +226,7 @@ def _layer_from_bytes(data):
     (weights, bias), = _layout.layer_views(
         _layout.check_parameters(state["parameters"], sizes, state["dtype"]), sizes)
     layer = Layer(sizes[1], sizes[0], state["activations"][0], dtype=state["dtype"],
-                  init=lambda shape, rng: weights.copy())
+                  init=lambda shape, rng: weights.copy(), dropout=state["dropout"][0])
     layer.bias = bias.reshape(-1, 1)
     return layer
 

@@ -14,16 +14,19 @@ import numpy as np
 import scipy.sparse
 
 from densecore import _layout, _serialization, _train, activations, losses, optimizers, training
-from densecore._validation import (as_samples, csr_arrays, finite_number, float_dtype,
-                                   non_negative_int, positive_int, sample_weights)
+from densecore._validation import (as_samples, csr_arrays, dropout_rate, dropout_rates,
+                                   finite_number, float_dtype, non_negative_int,
+                                   positive_int, sample_weights)
 from densecore.layer import Layer
 
 # Bytes of a prediction block's widest signal: rows enough for BLAS to run at
 # speed, few enough that a block's buffers stay in the caches.
 BLOCK_BYTES = 2 * 2 ** 20
 
-# The keys of Network.state(), in its order.
-STATE_KEYS = ("sizes", "activations", "loss", "dtype", "parameters", "optimizer")
+# The keys of Network.state(), in its order; a state may lack "dropout" (no dropout),
+# as those made before it did.
+STATE_KEYS = ("sizes", "activations", "loss", "dtype", "parameters", "optimizer", "dropout")
+OPTIONAL_STATE_KEYS = ("dropout",)
 
 
 def one_training_at_a_time(method):
@@ -83,6 +86,9 @@ class Network:
             if layer.output_size != following.input_size:
                 raise ValueError(f"layer {i} has {layer.output_size} outputs but layer "
                                  f"{i + 1} takes {following.input_size} inputs")
+        if self.layers[-1].dropout:
+            raise ValueError(f"the output layer cannot drop its outputs: its dropout must be "
+                             f"0, got {self.layers[-1].dropout}")
         dtypes = {layer.dtype for layer in self.layers}
         if len(dtypes) > 1:
             raise ValueError(f"all layers must share one dtype, got {sorted(map(str, dtypes))}")
@@ -105,13 +111,15 @@ class Network:
 
     @classmethod
     def from_sizes(cls, sizes, activation="relu", output_activation="softmax",
-                   dtype=np.float64, init="he", seed=None):
+                   dtype=np.float64, init="he", seed=None, dropout=0.0):
         """A network of layers ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
 
         ``activation`` names the hidden layers' activation, or gives one name per
         hidden layer (a sequence of ``len(sizes) - 2``).  ``seed`` (an int or a
         Generator) draws every layer's parameters from one stream; ``None`` uses
-        numpy's global random state.
+        numpy's global random state.  ``dropout``: one rate in [0, 1) for every
+        hidden layer, or a sequence of one rate per hidden layer (see
+        :class:`Layer`); the output layer never drops.
         """
         sizes = [positive_int(size, "each size") for size in sizes]
         if len(sizes) < 2:
@@ -122,10 +130,12 @@ class Network:
         if len(names) != hidden:
             raise ValueError(f"activation must be a name or one per hidden layer ({hidden}), "
                              f"got {activation!r}")
+        rates = dropout_rates(dropout, hidden) + [0.0]
         rng = None if seed is None else np.random.default_rng(seed)
         return cls([
-            Layer(n_out, n_in, name, dtype=dtype, init=init, rng=rng)
-            for n_in, n_out, name in zip(sizes, sizes[1:], [*names, output_activation])
+            Layer(n_out, n_in, name, dtype=dtype, init=init, rng=rng, dropout=rate)
+            for n_in, n_out, name, rate in zip(sizes, sizes[1:], [*names, output_activation],
+                                               rates)
         ])
 
     def __repr__(self):
@@ -144,6 +154,11 @@ class Network:
     def activation_names(self):
         """Each layer's activation name (None for a Python callable)."""
         return [layer.activation_name for layer in self.layers]
+
+    @property
+    def dropout(self):
+        """Each layer's dropout rate (the output layer's is 0)."""
+        return [layer.dropout for layer in self.layers]
 
     @property
     def loss(self):
@@ -181,7 +196,10 @@ class Network:
             the step size and whether each pass visits the samples in a new
             random order.
         seed : None, int or Generator
-            Draws the shuffling and the validation split.
+            Draws the shuffling and the validation split and, where a layer
+            has dropout, first the 64-bit key of its masks (see
+            :class:`densecore.training.Session`): the same seed, data and
+            settings give the same weights bit for bit.
         verbose : bool
             A progress bar (tqdm, if installed) or a line per epoch.
         optimizer : "sgd", "adam", "lbfgs", densecore.SGD, densecore.Adam or densecore.LBFGS
@@ -190,7 +208,8 @@ class Network:
             the history holds one value per iteration, and ``batch_size``,
             ``learning_rate``, ``shuffle`` and ``seed`` (but for the
             validation split) play no part; ``schedule``, ``clip_norm`` and
-            ``early_stopping`` are refused.
+            ``early_stopping`` are refused, and so is a network with dropout
+            (a full-batch optimizer needs one deterministic loss).
         alpha : float
             L2 penalty: ``alpha * W`` is added to each weight gradient.
         schedule : {"constant", "invscaling", "adaptive"}
@@ -242,6 +261,7 @@ class Network:
             weight = sample_weights(by_class if weight is None else by_class * weight,
                                     X.shape[0], self.dtype)
         rng = np.random.default_rng(seed)
+        dropout_seed = self._dropout_seed(rng)
         (X, Y, weight), validation = self._split_validation(
             X, Y, weight, validation_data, validation_split, rng)
         epochs = non_negative_int(epochs, "epochs")
@@ -253,7 +273,8 @@ class Network:
         power_t = finite_number(power_t, "power_t", minimum=0)
         learning_rate = finite_number(learning_rate, "learning_rate", minimum=0,
                                       open_interval=True)
-        session = self._session(X, batch_size, optimizer, alpha, clip_norm)
+        session = self._session(X, batch_size, optimizer, alpha, clip_norm,
+                                dropout_seed=dropout_seed)
 
         def validate():
             return {f"val_{key}": value for key, value in self._score(*validation).items()}
@@ -289,7 +310,8 @@ class Network:
 
         ``optimizer=None`` goes on with the optimizer in use ("sgd" before any
         training); another optimizer, or other settings, start a fresh state.
-        ``sample_weight`` is ``fit``'s.
+        ``sample_weight`` is ``fit``'s.  ``seed`` draws the order and, with
+        dropout, first the key of the masks, as in ``fit``.
         """
         learning_rate = finite_number(learning_rate, "learning_rate", minimum=0,
                                       open_interval=True)
@@ -298,10 +320,11 @@ class Network:
         weight = sample_weights(sample_weight, X.shape[0], self.dtype)
         if optimizer is None:
             optimizer = self.optimizer or "sgd"
-        session = self._session(X, batch_size, optimizer, alpha, clip_norm, keep_state=True)
+        rng = np.random.default_rng(seed)
+        session = self._session(X, batch_size, optimizer, alpha, clip_norm, keep_state=True,
+                                dropout_seed=self._dropout_seed(rng))
         n_samples = X.shape[0]
-        order = (np.random.default_rng(seed).permutation(n_samples) if shuffle
-                 else np.arange(n_samples))
+        order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
         try:
             return session.epoch(X, Y, order, learning_rate, weight).logs(self._loss)["loss"]
         except FloatingPointError as error:
@@ -368,7 +391,7 @@ class Network:
     # -- training sessions and optimizer state -------------------------------
 
     def training_session(self, batch_size, *, alpha=0.0, clip_norm=None, l2_per_sample=False,
-                         rollback=True, optimizer_state=None):
+                         rollback=True, optimizer_state=None, dropout_seed=0):
         """A :class:`densecore.training.Session` over this network's parameters and
         optimizer state (a fresh SGD state if it has none), or over
         ``optimizer_state`` (a :class:`densecore.optimizers.State`), leaving the
@@ -380,7 +403,8 @@ class Network:
             optimizer_state = self._optimizer_state
         return training.Session(self.layers, self._parameters, self._loss, optimizer_state,
                                 batch_size=batch_size, alpha=alpha, clip_norm=clip_norm,
-                                l2_per_sample=l2_per_sample, rollback=rollback)
+                                l2_per_sample=l2_per_sample, rollback=rollback,
+                                dropout_seed=dropout_seed)
 
     def reset_optimizer(self, optimizer=None):
         """Drop the optimizer state; with ``optimizer`` (a name or an object), start a
@@ -401,18 +425,20 @@ class Network:
             from), ``loss`` and ``dtype`` (str), ``parameters`` (a copy of
             :attr:`parameters`) and ``optimizer``: None before training, else
             ``{"name", "settings", "step", "slots"}`` with ``slots`` of shape
-            ``(n_slots, n_parameters)`` in the layout of ``parameters``.
+            ``(n_slots, n_parameters)`` in the layout of ``parameters``; and
+            ``dropout``, each layer's rate (a list of float, the last 0).
         """
         return {"sizes": self.sizes, "activations": self.activation_names, "loss": self.loss,
                 "dtype": self.dtype.name, "parameters": self._parameters.copy(),
                 "optimizer": None if self._optimizer_state is None
-                else self._optimizer_state.to_dict()}
+                else self._optimizer_state.to_dict(), "dropout": self.dropout}
 
     @classmethod
     def from_state(cls, state):
         """The network that :meth:`state` describes, after checking all of it
         (``ValueError`` or ``TypeError`` saying what is wrong)."""
-        missing, extra = set(STATE_KEYS) - set(state), set(state) - set(STATE_KEYS)
+        missing = set(STATE_KEYS) - set(OPTIONAL_STATE_KEYS) - set(state)
+        extra = set(state) - set(STATE_KEYS)
         if missing or extra:
             raise ValueError(f"a network's state has the keys {list(STATE_KEYS)}, got "
                              f"{sorted(map(str, state))}")
@@ -423,27 +449,31 @@ class Network:
                              f"layer, got activations {names}")
         if not all(isinstance(name, str) for name in names):
             raise ValueError(f"activations must be names, got {names}")
-        layers = [Layer(n_out, n_in, name, dtype=state["dtype"], init=_zeros)
-                  for n_in, n_out, name in zip(sizes, sizes[1:], names)]
+        rates = _state_dropout(state, len(names))
+        layers = [Layer(n_out, n_in, name, dtype=state["dtype"], init=_zeros, dropout=rate)
+                  for n_in, n_out, name, rate in zip(sizes, sizes[1:], names, rates)]
         network = cls(layers, loss=state["loss"])
         network.set_state(state)
         return network
 
     def set_state(self, state):
-        """Set the parameters and the optimizer state from ``state``, which must be of a
-        network of this one's sizes, activations, loss and dtype; the layers keep
-        their arrays."""
+        """Set the parameters, the optimizer state and the dropout rates from ``state``,
+        which must be of a network of this one's sizes, activations, loss and dtype;
+        the layers keep their arrays."""
         given = [list(state["sizes"]), list(state["activations"]), state["loss"],
                  float_dtype(state["dtype"]).name]
         if given != [self.sizes, self.activation_names, self.loss, self.dtype.name]:
             raise ValueError(f"a state of sizes, activations, loss and dtype {given} does not "
                              f"fit {self!r}")
+        rates = _state_dropout(state, len(self.layers))
         parameters = _layout.check_parameters(state["parameters"], self.sizes, self.dtype)
         optimizer = state["optimizer"]
         if optimizer is not None:
             optimizer = optimizers.State.from_dict(optimizer, self._parameters.size, self.dtype)
         self._parameters[...] = parameters
         self._optimizer_state = optimizer
+        for layer, rate in zip(self.layers, rates):
+            layer.dropout = rate
 
     def save(self, path):
         """Write the network, with its optimizer state, to the ``.npz`` file ``path``.
@@ -503,7 +533,13 @@ class Network:
         return ((X[kept], Y[kept], None if weight is None else weight[kept]),
                 (X[held_out], Y[held_out], None if weight is None else weight[held_out]))
 
-    def _session(self, X, batch_size, optimizer, alpha, clip_norm, *, keep_state=False):
+    def _dropout_seed(self, rng):
+        """The key of a run's dropout masks, drawn from its ``rng``; 0 (and nothing
+        drawn, so that a run without dropout shuffles as before) without dropout."""
+        return int(rng.integers(2 ** 64, dtype=np.uint64)) if any(self.dropout) else 0
+
+    def _session(self, X, batch_size, optimizer, alpha, clip_norm, *, keep_state=False,
+                 dropout_seed=0):
         """The session that fit or partial_fit trains with, the optimizer's state kept
         if ``keep_state`` and ``optimizer`` is the one in use."""
         if X.shape[0] == 0:
@@ -515,7 +551,8 @@ class Network:
         batch_size = min(batch_size, X.shape[0])
         if not (keep_state and optimizer == self.optimizer):
             self.reset_optimizer(optimizer)
-        return self.training_session(batch_size, alpha=alpha, clip_norm=clip_norm)
+        return self.training_session(batch_size, alpha=alpha, clip_norm=clip_norm,
+                                     dropout_seed=dropout_seed)
 
     # -- computation ------------------------------------------------------
 
@@ -605,6 +642,21 @@ def _check_out(out, shape, dtype):
         raise ValueError(f"out must have shape {shape}, got shape {out.shape}")
     if not (out.flags.c_contiguous and out.flags.writeable):
         raise ValueError("out must be a writable C-contiguous array")
+
+
+def _state_dropout(state, n_layers):
+    """The per-layer rates of ``state`` (zeros where it has none), checked."""
+    rates = state.get("dropout")
+    if rates is None:
+        return [0.0] * n_layers
+    rates = list(rates)
+    if len(rates) != n_layers:
+        raise ValueError(f"dropout must hold one rate per layer ({n_layers}), got {rates}")
+    rates = [dropout_rate(rate, "each dropout rate") for rate in rates]
+    if rates[-1]:
+        raise ValueError(f"the output layer cannot drop its outputs: its dropout must be 0, "
+                         f"got {rates[-1]}")
+    return rates
 
 
 def _zeros(shape, rng):

@@ -23,7 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from densecore import _serialization, activations, losses, optimizers, training
-from densecore._validation import sample_weights
+from densecore._validation import dropout_rates, sample_weights
 from densecore.network import Network
 
 __all__ = ["DenseClassifier", "DenseRegressor"]
@@ -125,6 +125,12 @@ default="relu"
     max_fun : int, default=15000
         The most loss evaluations of "lbfgs"; ``max_iter`` bounds its
         iterations and ``tol`` is its gradient tolerance (scipy's ``gtol``).
+    dropout : float or sequence of float, default=0.0
+        Inverted dropout in training: each hidden layer's outputs are zeroed
+        with this probability (one rate for all, or one per hidden layer) and
+        the others scaled by ``1 / (1 - rate)``; never in prediction, and
+        refused by "lbfgs".  The masks' key is drawn from ``random_state``:
+        an int ``random_state`` trains the same weights bit for bit.
 """
 
 _ATTRIBUTES = """
@@ -213,6 +219,7 @@ class _DenseBase(BaseEstimator):
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"),
                              Options(numbers.Real, {np.inf})],
         "max_fun": [Interval(numbers.Integral, 1, None, closed="left")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left"), "array-like"],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -221,7 +228,7 @@ class _DenseBase(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 warm_start=False, max_fun=15000):
+                 warm_start=False, max_fun=15000, dropout=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -245,6 +252,7 @@ class _DenseBase(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
         self.max_fun = max_fun
+        self.dropout = dropout
 
     # -- fitted parameters, read from the network -------------------------
 
@@ -274,7 +282,7 @@ class _DenseBase(BaseEstimator):
     _REBUILT = {"_network"}
     # Parameters added since the first pickles of this format, which lack them:
     # such a pickle loads with their defaults.
-    _NEWER_PARAMETERS = {"verbose", "max_fun", "loss"}
+    _NEWER_PARAMETERS = {"verbose", "max_fun", "loss", "dropout"}
 
     def __reduce__(self):
         # A pickle (joblib, Dask, copy.deepcopy) is the class and one blob in the
@@ -448,8 +456,13 @@ class _DenseBase(BaseEstimator):
 
     def _check_settings(self):
         """``ValueError`` for what the parameter constraints leave open, before any
-        attribute changes: each hidden layer's size, and per-layer activations."""
+        attribute changes: each hidden layer's size, per-layer activations, and the
+        dropout rates (one per hidden layer, none with "lbfgs")."""
         self._hidden_activations()
+        rates = dropout_rates(self.dropout, len(_hidden_sizes(self.hidden_layer_sizes)))
+        if self.solver == "lbfgs" and any(rates):
+            raise ValueError(f"solver 'lbfgs' minimizes one deterministic full-batch loss: it "
+                             f"takes no dropout, got dropout={self.dropout!r}")
 
     def _hidden_activations(self):
         """densecore's names of the hidden layers' activations, one per layer."""
@@ -473,6 +486,7 @@ class _DenseBase(BaseEstimator):
         rng = check_random_state(self.random_state)
         if reset:
             self._initialize(X.shape[1], Y.shape[1], X.dtype, rng)
+        self._set_dropout()
         if reset or not incremental:
             self._start_optimizer()
         if self.solver == "lbfgs":
@@ -497,6 +511,20 @@ class _DenseBase(BaseEstimator):
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = -np.inf if self.early_stopping else None
         self._no_improvement_count = 0
+
+    def _set_dropout(self):
+        """Give the network's hidden layers the rates of ``dropout`` (a warm start or
+        partial_fit takes the current ones)."""
+        layers = self._network.layers
+        for layer, rate in zip(layers, dropout_rates(self.dropout, len(layers) - 1)):
+            layer.dropout = rate
+
+    def _dropout_seed(self, rng):
+        """The key of this run's dropout masks, drawn from ``rng`` where the network
+        drops (nothing is drawn otherwise, so runs without dropout are unchanged)."""
+        if not any(self._network.dropout):
+            return 0
+        return int(rng.randint(2 ** 64, dtype=np.uint64))
 
     def _start_optimizer(self):
         """Fresh optimizer settings and state, and the initial learning rate."""
@@ -551,7 +579,7 @@ class _DenseBase(BaseEstimator):
         # scikit-learn's L2 term is alpha over each batch's size (or summed weight).
         session = self._network.training_session(
             batch_size, alpha=self.alpha / self._gradient_scale(), l2_per_sample=True,
-            rollback=False)
+            rollback=False, dropout_seed=self._dropout_seed(rng))
         X, Y = session.data(X, Y)
 
         def run_epoch(rate):
@@ -964,7 +992,7 @@ class DenseRegressor(RegressorMixin, _DenseBase):
                  random_state=None, tol=1e-4, verbose=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 warm_start=False, max_fun=15000):
+                 warm_start=False, max_fun=15000, dropout=0.0):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -973,7 +1001,7 @@ class DenseRegressor(RegressorMixin, _DenseBase):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, warm_start=warm_start,
-            max_fun=max_fun)
+            max_fun=max_fun, dropout=dropout)
         self.loss = loss
 
     @available_if(_has_stochastic_solver)

@@ -82,10 +82,20 @@ class Session:
         Whether an epoch whose loss stops being finite puts the parameters and
         optimizer state back as they were before it and raises
         ``FloatingPointError`` (one copy of each per epoch), or returns.
+    dropout_seed : int in [0, 2**64)
+        The key of the dropout masks of the layers' rates (``Layer.dropout``).
+        Step ``t`` (the optimizer's step count, which goes on across sessions,
+        pickles and Dask replicas) drops output ``e`` of layer ``i``'s batch
+        where Philox4x32-10 under this key, counting ``(e // 4, i, t)``, says
+        so: a run's masks depend on nothing else, not on threads or machines.
+        ``Network.fit`` draws it from its ``seed``.  Masks apply in
+        :meth:`epoch` only, never in :meth:`loss_gradient`; a full-batch
+        optimizer (L-BFGS) and Python-callable activations (numpy steps) are
+        refused with dropout.
     """
 
     def __init__(self, layers, parameters, loss, optimizer_state, *, batch_size, alpha=0.0,
-                 clip_norm=None, l2_per_sample=False, rollback=True):
+                 clip_norm=None, l2_per_sample=False, rollback=True, dropout_seed=0):
         self.sizes = [layers[0].input_size] + [layer.output_size for layer in layers]
         self.parameters, self.loss, self.optimizer_state = parameters, loss, optimizer_state
         self.batch_size = positive_int(batch_size, "batch_size")
@@ -106,6 +116,23 @@ class Session:
         # A custom loss (numpy callables) has no kernel: the numpy steps run it.
         compiled = (loss.code is not None
                     and all(activation.compiled for activation in self.activations))
+        self.dropout = [layer.dropout for layer in layers]
+        self.dropout_seed = int(dropout_seed)
+        if any(self.dropout):
+            if self.dropout[-1]:
+                raise ValueError(f"the output layer cannot drop its outputs: its dropout must "
+                                 f"be 0, got {self.dropout[-1]}")
+            if optimizer_state.optimizer.full_batch:
+                raise ValueError(f"{optimizer_state.optimizer!r} minimizes one deterministic "
+                                 f"full-batch loss: it takes no dropout, got rates "
+                                 f"{self.dropout}")
+            if not compiled:
+                raise ValueError(f"dropout runs in the compiled epoch only: it needs named "
+                                 f"activations, got rates {self.dropout} with a "
+                                 "Python-callable activation")
+            if not 0 <= self.dropout_seed < 2 ** 64:
+                raise ValueError(f"dropout_seed must be an integer in [0, 2**64), got "
+                                 f"{dropout_seed}")
         fused = compiled and optimizer_state.optimizer.plain and not (self.alpha or self.clip_norm)
         # Plain SGD updates the weights from the backward pass: no gradients kept.
         self.gradients = None if fused else np.zeros_like(parameters)
@@ -234,8 +261,8 @@ class Session:
         return _train.Trainer(layers, self.loss.code, self.sizes[-1], self.batch_size,
                               -1 if optimizer.code is None else optimizer.code,
                               optimizer.hyper_parameters(), self._kernel_alpha,
-                              self.l2_per_sample, self._alpha_on_biases,
-                              self.clip_norm, self.gradients)
+                              self.l2_per_sample, self._alpha_on_biases, self.clip_norm,
+                              self.gradients, self.dropout, self.dropout_seed)
 
     def _compiled_loss_gradient(self, X, Y, weight):
         if scipy.sparse.issparse(X):

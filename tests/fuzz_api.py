@@ -206,14 +206,19 @@ def test_layer_backward(delta, signal_columns):
        dtype=st.one_of(st.sampled_from([np.float16, np.float32, np.float64, np.int32, "f8", "x"]),
                        st.none()),
        init=st.sampled_from(["seed", "he", "glorot", "zeros", None]),
-       sizes=st.lists(st.one_of(st.integers(-1, 5), st.floats(0, 5)), max_size=4))
-def test_construction(output_size, activation, dtype, init, sizes):
-    layer, _ = call(Layer, output_size, 3, activation, dtype=dtype, init=init)
+       sizes=st.lists(st.one_of(st.integers(-1, 5), st.floats(0, 5)), max_size=4),
+       dropout=st.one_of(st.floats(), st.integers(-1, 2), st.text(max_size=2), st.none(),
+                         st.lists(st.one_of(st.floats(-1, 2), st.text(max_size=1)),
+                                  max_size=3)))
+def test_construction(output_size, activation, dtype, init, sizes, dropout):
+    rate = dropout if isinstance(dropout, (int, float)) else 0.0
+    layer, _ = call(Layer, output_size, 3, activation, dtype=dtype, init=init, dropout=rate)
     if layer is not None:
-        assert layer.weights.shape == (layer.output_size, 3)
-    net, _ = call(Network.from_sizes, sizes)
+        assert layer.weights.shape == (layer.output_size, 3) and 0 <= layer.dropout < 1
+    net, _ = call(Network.from_sizes, sizes, dropout=dropout)
     if net is not None:
-        assert net.sizes == sizes
+        assert net.sizes == sizes and net.dropout[-1] == 0
+        assert all(0 <= r < 1 for r in net.dropout)
 
 
 @fuzz

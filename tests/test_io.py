@@ -85,7 +85,8 @@ def test_round_trip_predicts_bit_for_bit(tmp_path, sizes, names, loss, dtype):
 def test_the_file_holds_plain_arrays_only(saved):
     arrays = arrays_of(saved)
     assert not any(array.dtype.hasobject for array in arrays.values())
-    assert arrays["format_version"] == 1 and list(arrays["sizes"]) == [6, 5, 4]
+    assert arrays["format_version"] == 2 and list(arrays["sizes"]) == [6, 5, 4]
+    assert arrays["dropout"].dtype == np.float64 and list(arrays["dropout"]) == [0.0, 0.0]
     assert list(arrays["activations"]) == ["relu", "softmax"]
     assert arrays["dtype"] == "float64" and arrays["loss"] == "cross_entropy"
     assert arrays["layers/1/weights"].shape == (4, 5) and arrays["layers/1/bias"].shape == (4,)
@@ -321,7 +322,15 @@ def test_every_truncation_is_a_value_error(saved):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"format_version": np.array(2)}, "format_version is 2, this densecore reads version 1"),
+    ({"format_version": np.array(3)}, "format_version is 3, this densecore reads versions 1 "
+                                       "and 2"),
+    ({"format_version": np.array(1)}, r"unexpected members \['dropout'\] in a file of "
+                                      "version 1"),
+    ({"dropout": None}, "missing member 'dropout'"),
+    ({"dropout": np.zeros(3)}, "2 layers need 2 dropout rates, got 3"),
+    ({"dropout": np.array(["a", "b"])}, "'dropout' must be a 1-d array of floats"),
+    ({"dropout": np.array([np.nan, 0.0])}, "each dropout rate must be a finite number"),
+    ({"dropout": np.array([0.0, 0.5])}, "the output layer cannot drop its outputs"),
     ({"format_version": np.array("1")}, "'format_version' must be a 0-d array of integers"),
     ({"format_version": None}, "missing member 'format_version'"),
     ({"layers__1__bias": None}, "missing member 'layers/1/bias'"),

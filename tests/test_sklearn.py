@@ -80,7 +80,8 @@ def test_import_densecore_leaves_sklearn_alone(tmp_path):
 
 def test_defaults_are_mlps():
     for dense, mlp in ((DenseClassifier(), MLPClassifier()), (DenseRegressor(), MLPRegressor())):
-        expected = mlp.get_params()
+        # densecore's own parameters default to the MLP's behaviour.
+        expected = {**mlp.get_params(), "dropout": 0.0}
         for name, value in dense.get_params().items():
             assert expected[name] == value, name
 
@@ -774,7 +775,7 @@ def test_the_members_of_a_pickle_load_back():
     assert members["estimator/params/hidden_layer_sizes/tuple"].tolist() == [5]
     assert members["estimator/fitted/classes_/array"].tolist() == [0, 1, 2]
     assert str(members["estimator/labels/y_type_/str"]) == "multiclass"
-    assert members["network/format_version"] == 1
+    assert members["network/format_version"] == 2
     assert "network/optimizer/slot_0_0" in members
 
 
@@ -821,8 +822,8 @@ V, P, F, L = "estimator/format_version", "estimator/params/", "estimator/fitted/
     ([], {F + "n_iter_/none": np.zeros(1)}, f"'{F}n_iter_' must be one member"),
     (["network/layers/0/weights"], {"network/layers/0/weights": np.ones((5, 4), np.float32)},
      "its network: 'layers/0/weights' must be float64 of shape"),
-    (["network/format_version"], {"network/format_version": np.array(2)},
-     "its network: format_version is 2, this densecore reads version 1"),
+    (["network/format_version"], {"network/format_version": np.array(3)},
+     "its network: format_version is 3, this densecore reads versions 1 and 2"),
     (["network/loss"], {"network/loss": np.array("mse")},
      "the network must have a 'softmax' output and the loss 'cross_entropy'"),
     (["network/optimizer/slot_0_0"], {}, "its network: optimizer state has slots"),

@@ -66,7 +66,8 @@ def test_a_layer_belongs_to_one_network_at_a_time():
 def test_a_network_rebuilt_from_its_state_predicts_and_trains_on_bit_for_bit(optimizer, dtype):
     net = trained(optimizer, dtype)
     state = net.state()
-    assert list(state) == ["sizes", "activations", "loss", "dtype", "parameters", "optimizer"]
+    assert list(state) == ["sizes", "activations", "loss", "dtype", "parameters", "optimizer",
+                           "dropout"]
     assert state["sizes"] == [5, 7, 3] and state["dtype"] == np.dtype(dtype).name
     assert state["optimizer"]["slots"].shape == (optimizer.n_slots, net.parameters.size)
     copy = Network.from_state(state)
