@@ -24,7 +24,7 @@ from distributed import default_client
 from sklearn.base import _fit_context
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from densecore import losses, optimizers, training
 from densecore._validation import finite_number, non_negative_int, positive_int
@@ -425,9 +425,9 @@ class _DaskDenseMixin:
         self : object
             The fitted estimator.
         """
-        if sample_weight is not None:
-            raise ValueError("the Dask estimators do not take sample_weight yet: repeat the "
-                             "rows in the Dask array, or fit the estimator of "
+        if sample_weight is not None or getattr(self, "class_weight", None) is not None:
+            raise ValueError("the Dask estimators do not take sample_weight or class_weight "
+                             "yet: repeat the rows in the Dask array, or fit the estimator of "
                              "densecore.sklearn on an array that fits in memory")
         self._refuse_what_dask_cannot_train()
         self._check_settings()
@@ -450,8 +450,15 @@ class _DaskDenseMixin:
             alpha=self.alpha / self._gradient_scale(), l2_per_sample=True, clip_norm=None,
             seed=rng.randint(SEED_BOUND), shuffle=self.shuffle)
 
+        # The replicas' rate: the estimator's times the number of replicas, reached
+        # over the warm-up epochs, as dask.fit's scaling (the schedule sees its own).
+        replicas = training.Scaled(training.Constant(1.0),
+                                   run.replicas if self.scaling == "linear" else 1, self.warmup)
+
         def run_epoch(rate):
-            mean_loss = run.epoch(self._step_rate(rate))["loss"]
+            factor = replicas.rate
+            replicas.after_epoch()
+            mean_loss = run.epoch(self._step_rate(rate) * factor)["loss"]
             return {"loss": self._penalized(mean_loss, n_samples, -(-n_samples // batch_size))}
 
         # scikit-learn's epochs, schedules and stopping rules, on the cluster.
@@ -477,10 +484,16 @@ class _DaskDenseMixin:
 
 _DASK_PARAMETERS = """
     The parameters and attributes are those of the estimator underneath, with
-    one more parameter:
+    these more:
 
     sync_every : int, default=1
         Mini-batches each replica runs between two averagings.
+    scaling : "linear" or None, default="linear"
+        The replicas step with the estimator's learning rate times their
+        number (the row chunks), as :func:`densecore.dask.fit`'s linear scaling
+        rule; None steps with the estimator's rate as it is.
+    warmup : int, default=0
+        Epochs over which that factor grows linearly from 1.
 
     ``fit`` takes Dask arrays, needs a ``distributed.Client`` (the default
     one) and trains as :func:`densecore.dask.fit` does, one replica per row
@@ -494,7 +507,9 @@ _DASK_PARAMETERS = """
 """
 
 # scikit-learn's parameter validation: the estimator's constraints, and sync_every's.
-_SYNC_EVERY = {"sync_every": [Interval(Integral, 1, None, closed="left")]}
+_DASK_ONLY = {"sync_every": [Interval(Integral, 1, None, closed="left")],
+              "scaling": [StrOptions({"linear"}), None],
+              "warmup": [Interval(Integral, 0, None, closed="left")]}
 
 
 class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
@@ -519,7 +534,8 @@ class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
                  random_state=None, tol=1e-4, verbose=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 warm_start=False, max_fun=15000, dropout=0.0, sync_every=1):
+                 warm_start=False, max_fun=15000, dropout=0.0, class_weight=None, sync_every=1,
+                 scaling="linear", warmup=0):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -527,10 +543,10 @@ class DaskDenseClassifier(_DaskDenseMixin, DenseClassifier):
             tol=tol, verbose=verbose, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start, max_fun=max_fun, dropout=dropout)
-        self.sync_every = sync_every
+            warm_start=warm_start, max_fun=max_fun, dropout=dropout, class_weight=class_weight)
+        self.sync_every, self.scaling, self.warmup = sync_every, scaling, warmup
 
-    _parameter_constraints = {**DenseClassifier._parameter_constraints, **_SYNC_EVERY}
+    _parameter_constraints = {**DenseClassifier._parameter_constraints, **_DASK_ONLY}
 
     def predict_proba(self, X):
         """``predict_proba`` of DenseClassifier; lazily, by row chunk, for a Dask array."""
@@ -565,7 +581,8 @@ class DaskDenseRegressor(_DaskDenseMixin, DenseRegressor):
                  random_state=None, tol=1e-4, verbose=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 warm_start=False, max_fun=15000, dropout=0.0, sync_every=1):
+                 warm_start=False, max_fun=15000, dropout=0.0, sync_every=1, scaling="linear",
+                 warmup=0):
         super().__init__(
             loss, hidden_layer_sizes, activation, solver=solver, alpha=alpha,
             batch_size=batch_size, learning_rate=learning_rate,
@@ -575,9 +592,9 @@ class DaskDenseRegressor(_DaskDenseMixin, DenseRegressor):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             warm_start=warm_start, max_fun=max_fun, dropout=dropout)
-        self.sync_every = sync_every
+        self.sync_every, self.scaling, self.warmup = sync_every, scaling, warmup
 
-    _parameter_constraints = {**DenseRegressor._parameter_constraints, **_SYNC_EVERY}
+    _parameter_constraints = {**DenseRegressor._parameter_constraints, **_DASK_ONLY}
 
     def _dask_targets(self, y):
         """The targets, and the number of outputs."""

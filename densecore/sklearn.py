@@ -20,7 +20,8 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
 from densecore import _serialization, activations, losses, optimizers, training
 from densecore._validation import dropout_rates, sample_weights
@@ -282,7 +283,7 @@ class _DenseBase(BaseEstimator):
     _REBUILT = {"_network"}
     # Parameters added since the first pickles of this format, which lack them:
     # such a pickle loads with their defaults.
-    _NEWER_PARAMETERS = {"verbose", "max_fun", "loss", "dropout"}
+    _NEWER_PARAMETERS = {"verbose", "max_fun", "loss", "dropout", "class_weight"}
 
     def __reduce__(self):
         # A pickle (joblib, Dask, copy.deepcopy) is the class and one blob in the
@@ -454,6 +455,11 @@ class _DenseBase(BaseEstimator):
 
     # -- training ---------------------------------------------------------
 
+    def _sample_weights(self, y, sample_weight, dtype, *, incremental):
+        """``sample_weight`` checked (None stays None); a classifier's class weights
+        multiply it."""
+        return sample_weights(sample_weight, _num_samples(y), dtype)
+
     def _check_settings(self):
         """``ValueError`` for what the parameter constraints leave open, before any
         attribute changes: each hidden layer's size, per-layer activations, and the
@@ -482,7 +488,7 @@ class _DenseBase(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         reset = not hasattr(self, "_network") or not (incremental or self.warm_start)
         X, Y, y = self._validate_training_data(X, y, reset=reset, incremental=incremental)
-        weight = sample_weights(sample_weight, X.shape[0], X.dtype)
+        weight = self._sample_weights(y, sample_weight, X.dtype, incremental=incremental)
         rng = check_random_state(self.random_state)
         if reset:
             self._initialize(X.shape[1], Y.shape[1], X.dtype, rng)
@@ -750,7 +756,13 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
     sigmoid output with binary cross-entropy, more classes a softmax output
     with cross-entropy, and a multilabel indicator matrix one sigmoid output
     per label.
-    {_PARAMETERS}{_ATTRIBUTES}
+    {_PARAMETERS}    class_weight : dict, "balanced" or None, default=None
+        Each sample's weight is also its class's (scikit-learn's definition, as
+        in ``LogisticRegression``): ``{{label: weight}}``, or "balanced",
+        ``n_samples / (n_classes * count of the class)``, multiplying
+        ``sample_weight``.  MLPClassifier has no such parameter; ``partial_fit``
+        takes a dict only.
+{_ATTRIBUTES}
     classes_ : ndarray of shape (n_classes,)
         The class labels (for multilabel targets, the label columns).
 
@@ -769,6 +781,40 @@ class DenseClassifier(ClassifierMixin, _DenseBase):
     >>> clf.predict_proba(X[:2]).shape
     (2, 3)
     """
+
+    _parameter_constraints = {**_DenseBase._parameter_constraints,
+                              "class_weight": [dict, StrOptions({"balanced"}), None]}
+
+    # MLPClassifier's signature, and class_weight, which it lacks.
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 warm_start=False, max_fun=15000, dropout=0.0, class_weight=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start, max_fun=max_fun, dropout=dropout)
+        self.class_weight = class_weight
+
+    def _sample_weights(self, y, sample_weight, dtype, *, incremental):
+        """The sample weights times the class weights, scikit-learn's definition
+        (``compute_sample_weight``: a dict of labels to weights, or "balanced")."""
+        if self.class_weight is None:
+            return super()._sample_weights(y, sample_weight, dtype, incremental=incremental)
+        if incremental and self.class_weight == "balanced":
+            raise ValueError("class_weight='balanced' needs every class of the data at once: "
+                             "partial_fit takes a dict of class weights instead")
+        by_class = compute_sample_weight(self.class_weight, y)
+        if sample_weight is not None:
+            by_class = by_class * sample_weights(sample_weight, _num_samples(y), np.float64)
+        return sample_weights(by_class, _num_samples(y), dtype)
 
     @available_if(_has_stochastic_solver)
     @_fit_context(prefer_skip_nested_validation=True)

@@ -301,7 +301,7 @@ def test_dask_regressor_fits(client, digits, capsys):
     with pytest.raises(ValueError, match=r"train with a solver in \('sgd', 'adam'\), got "
                                          r"solver='lbfgs'"):
         dd.DaskDenseRegressor(solver="lbfgs").fit(da.from_array(X), da.from_array(y))
-    with pytest.raises(ValueError, match="do not take sample_weight yet"):
+    with pytest.raises(ValueError, match="do not take sample_weight or class_weight yet"):
         dd.DaskDenseRegressor().fit(da.from_array(X), da.from_array(y),
                                     sample_weight=da.ones(len(y)))
     with pytest.raises(InvalidParameterError, match="'sync_every' parameter of "
@@ -472,3 +472,16 @@ def test_warmup_ramps_the_rate_to_the_replicas_multiple(client, digits):
     np.testing.assert_allclose(history["learning_rate"], [0.01, 0.025, 0.04, 0.04])
     with pytest.raises(ValueError, match="scaling must be 'linear' or None"):
         dd.fit(small_network(), da.from_array(X), da.from_array(y), scaling="sqrt")
+
+
+def test_dask_estimators_scale_the_replicas_rate(client, digits):
+    X, y = digits[:2]
+    X, y = da.from_array(X, chunks=720), da.from_array(y, chunks=720)
+    fitted = {scaling: dd.DaskDenseClassifier((16,), solver="sgd", max_iter=2, random_state=0,
+                                              learning_rate_init=0.01, scaling=scaling).fit(X, y)
+              for scaling in ("linear", None)}
+    # The estimator's own rate is the same; the replicas stepped with twice it.
+    assert fitted["linear"]._learning_rate == fitted[None]._learning_rate == 0.01
+    assert not np.allclose(fitted["linear"].coefs_[0], fitted[None].coefs_[0])
+    restored = pickle.loads(pickle.dumps(fitted["linear"]))
+    assert restored.get_params()["scaling"] == "linear" and restored.warmup == 0

@@ -81,7 +81,9 @@ def test_import_densecore_leaves_sklearn_alone(tmp_path):
 def test_defaults_are_mlps():
     for dense, mlp in ((DenseClassifier(), MLPClassifier()), (DenseRegressor(), MLPRegressor())):
         # densecore's own parameters default to the MLP's behaviour.
-        expected = {**mlp.get_params(), "dropout": 0.0}
+        extra = {"dropout": 0.0,
+                 **({"class_weight": None} if isinstance(mlp, MLPClassifier) else {})}
+        expected = {**mlp.get_params(), **extra}
         for name, value in dense.get_params().items():
             assert expected[name] == value, name
 
@@ -856,7 +858,9 @@ def test_a_pickle_without_its_network_is_refused():
 
 
 def test_a_pickle_of_one_class_or_of_a_network_does_not_load_as_another():
-    members = fitted_pickle_members()
+    # Less the classifier's own parameter, so that its fitted attributes are what differs.
+    members = {key: value for key, value in fitted_pickle_members().items()
+               if "/class_weight/" not in key}
     with pytest.raises(ValueError, match="DenseRegressor has no fitted attribute 'classes_'"):
         load_members(members, DenseRegressor)
     regressor = fitted_pickle_members("one target")
@@ -903,3 +907,25 @@ def test_one_activation_per_hidden_layer():
         DenseRegressor(hidden_layer_sizes=(5, 4), activation=("relu",)).fit(X, y)
     with pytest.raises(ValueError, match="sequence of them"):
         DenseRegressor(hidden_layer_sizes=(5,), activation=("swish",)).fit(X, y)
+
+
+def test_class_weight_is_scikit_learns_sample_weight_by_class():
+    X_train, _, y_train, _ = digits_split()
+    weight = np.random.default_rng(0).uniform(0.5, 2, len(y_train))
+    settings = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    for class_weight in ({0: 3.0, 5: 0.5}, "balanced"):
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        by_class = DenseClassifier(**settings, class_weight=class_weight).fit(
+            X_train, y_train, sample_weight=weight)
+        by_sample = DenseClassifier(**settings).fit(
+            X_train, y_train,
+            sample_weight=weight * compute_sample_weight(class_weight, y_train))
+        np.testing.assert_array_equal(by_class.coefs_[0], by_sample.coefs_[0])
+    restored = pickle.loads(pickle.dumps(by_class))
+    assert restored.get_params()["class_weight"] == "balanced"
+    dict_model = pickle.loads(pickle.dumps(DenseClassifier(class_weight={0: 3.0, 5: 0.5})))
+    assert dict_model.class_weight == {0: 3.0, 5: 0.5}
+    with pytest.raises(ValueError, match="partial_fit takes a dict"):
+        DenseClassifier(class_weight="balanced").partial_fit(X_train, y_train,
+                                                             classes=np.arange(10))
