@@ -219,6 +219,11 @@ def test_construction(output_size, activation, dtype, init, sizes, dropout):
     if net is not None:
         assert net.sizes == sizes and net.dropout[-1] == 0
         assert all(0 <= r < 1 for r in net.dropout)
+    # One activation per hidden layer: a sequence of any names, of any length.
+    names = [activation] * max(len(sizes) - 2, 0) if len(sizes) % 2 else [activation]
+    net, _ = call(Network.from_sizes, sizes, activation=tuple(names))
+    if net is not None:
+        assert net.activation_names[:-1] == [name or "relu" for name in names]
 
 
 @fuzz
@@ -265,7 +270,9 @@ def test_kernel_loss_and_update(signal, out, target, loss, activation, param, gr
 def test_sklearn_estimators(X, y, regression):
     estimators = pytest.importorskip("densecore.sklearn")
     Estimator = estimators.DenseRegressor if regression else estimators.DenseClassifier
-    model = Estimator(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    extra = {} if regression else {"class_weight": "balanced"}
+    model = Estimator(hidden_layer_sizes=(4, 3), activation=("tanh", "relu"), dropout=0.2,
+                      max_iter=2, random_state=0, **extra)
     # The estimators check their input with scikit-learn's own validation, whose
     # messages are scikit-learn's: only the kind of error is checked here.
     with warnings.catch_warnings():
