@@ -1,4 +1,7 @@
+import os
 from pathlib import Path
+
+import pytest
 
 import densecore
 
@@ -17,3 +20,21 @@ def pytest_configure(config):
             f"densecore was imported from the source tree {SOURCE_TREE}; install it "
             "(pip install .) and run pytest, not python -m pytest, from the repository"
         )
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """A Dask client of a real LocalCluster: two worker processes, one thread each."""
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("sklearn")  # densecore.dask wraps the estimators
+    # Worker processes start in this folder, so that they import the installed
+    # densecore and never the source tree beside the tests.
+    here = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("workers"))
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            yield client
+    finally:
+        os.chdir(here)

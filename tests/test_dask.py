@@ -24,21 +24,6 @@ from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    # Worker processes start in this folder, so that they import the installed
-    # densecore and never the source tree beside the tests.
-    here = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("workers"))
-    try:
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
-            yield client
-    finally:
-        os.chdir(here)
-
-
-@pytest.fixture(scope="module")
 def digits():
     return digits_split()
 

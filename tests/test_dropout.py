@@ -303,22 +303,6 @@ def test_the_estimators_check_dropout():
         DenseClassifier(solver="lbfgs", dropout=0.1).fit(X, y)
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    distributed = pytest.importorskip("distributed")
-    pytest.importorskip("sklearn")
-    import os
-    here = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("workers"))  # workers import the installed densecore
-    try:
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
-            yield client
-    finally:
-        os.chdir(here)
-
-
 def test_dask_replicas_draw_reproducible_masks(client):
     da = pytest.importorskip("dask.array")
     import densecore.dask as dd

@@ -122,6 +122,28 @@ def torch_twin(torch, net, activation):
     return model, linears
 
 
+def torch_steps(torch, model, torch_optimizer, X, y, clip_norm=None):
+    """PyTorch's steps on batches of 4 rows in order, as densecore's
+    ``fit(epochs=1, batch_size=4, shuffle=False)`` takes them."""
+    loss_function = torch.nn.CrossEntropyLoss()
+    for start in range(0, len(X), 4):
+        torch_optimizer.zero_grad()
+        loss_function(model(torch.from_numpy(X[start:start + 4])),
+                      torch.from_numpy(y[start:start + 4])).backward()
+        if clip_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+        torch_optimizer.step()
+
+
+def assert_same_parameters(net, linears):
+    """``net``'s weights and biases equal its torch twin's, to 1e-9."""
+    for linear, layer in zip(linears, net.layers):
+        np.testing.assert_allclose(layer.weights, linear.weight.detach().numpy(), rtol=0,
+                                   atol=1e-9)
+        np.testing.assert_allclose(layer.bias.ravel(), linear.bias.detach().numpy(), rtol=0,
+                                   atol=1e-9)
+
+
 def test_every_activation_has_a_torch_twin():
     assert set(TORCH_ACTIVATIONS) == set(activations.ACTIVATIONS)
 
@@ -141,20 +163,10 @@ def test_fifty_steps_match_pytorch(optimizer, options):
     else:
         torch_optimizer = torch.optim.SGD(groups, lr=rate, momentum=optimizer.momentum,
                                           nesterov=optimizer.nesterov)
-    loss_function = torch.nn.CrossEntropyLoss()
-    for start in range(0, 200, 4):
-        torch_optimizer.zero_grad()
-        loss = loss_function(model(torch.from_numpy(X[start:start + 4])),
-                             torch.from_numpy(y[start:start + 4]))
-        loss.backward()
-        if options["clip_norm"]:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), options["clip_norm"])
-        torch_optimizer.step()
+    torch_steps(torch, model, torch_optimizer, X, y, options["clip_norm"])
     net.fit(X, y, epochs=1, batch_size=4, learning_rate=rate, shuffle=False,
             optimizer=optimizer, alpha=alpha, **options)
-    for linear, layer in zip(linears, net.layers):
-        np.testing.assert_allclose(layer.weights, linear.weight.detach().numpy(), rtol=0, atol=1e-9)
-        np.testing.assert_allclose(layer.bias.ravel(), linear.bias.detach().numpy(), rtol=0, atol=1e-9)
+    assert_same_parameters(net, linears)
 
 
 @pytest.mark.parametrize("kind", ["compiled", "numpy"])
@@ -176,19 +188,10 @@ def test_adamw_takes_pytorchs_fifty_steps(optimizer, kind):
                                         betas=(optimizer.beta_1, optimizer.beta_2),
                                         eps=optimizer.epsilon,
                                         weight_decay=optimizer.weight_decay)
-    loss_function = torch.nn.CrossEntropyLoss()
-    for start in range(0, 200, 4):
-        torch_optimizer.zero_grad()
-        loss_function(model(torch.from_numpy(X[start:start + 4])),
-                      torch.from_numpy(y[start:start + 4])).backward()
-        torch_optimizer.step()
+    torch_steps(torch, model, torch_optimizer, X, y)
     net.fit(X, y, epochs=1, batch_size=4, learning_rate=rate, shuffle=False,
             optimizer=optimizer)
-    for linear, layer in zip(linears, net.layers):
-        np.testing.assert_allclose(layer.weights, linear.weight.detach().numpy(), rtol=0,
-                                   atol=1e-9)
-        np.testing.assert_allclose(layer.bias.ravel(), linear.bias.detach().numpy(), rtol=0,
-                                   atol=1e-9)
+    assert_same_parameters(net, linears)
 
 
 def test_adamw_takes_no_l2_penalty_beside_its_decay():
@@ -206,16 +209,9 @@ def test_hidden_activations_train_like_pytorch(activation):
     X, y = small_problem(n=200)
     model, linears = torch_twin(torch, net, activation)
     torch_optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    loss_function = torch.nn.CrossEntropyLoss()
-    for start in range(0, 200, 4):
-        torch_optimizer.zero_grad()
-        loss_function(model(torch.from_numpy(X[start:start + 4])),
-                      torch.from_numpy(y[start:start + 4])).backward()
-        torch_optimizer.step()
+    torch_steps(torch, model, torch_optimizer, X, y)
     net.fit(X, y, epochs=1, batch_size=4, learning_rate=0.05, shuffle=False)
-    for linear, layer in zip(linears, net.layers):
-        np.testing.assert_allclose(layer.weights, linear.weight.detach().numpy(), rtol=0, atol=1e-9)
-        np.testing.assert_allclose(layer.bias.ravel(), linear.bias.detach().numpy(), rtol=0, atol=1e-9)
+    assert_same_parameters(net, linears)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
