@@ -18,9 +18,11 @@ skl2onnx: :func:`register_skl2onnx` registers converters for
 subclasses), built from the same functions as :func:`to_onnx`, so that
 ``skl2onnx.to_onnx`` converts a pipeline ending in one as it converts one
 ending in an MLP.  Registration is a call, not a side effect of an import:
-importing skl2onnx imports scikit-learn and takes several times as long as
-importing onnx, a cost that exporting a :class:`~densecore.Network` should not
-pay, and ``import densecore.sklearn`` must not pull skl2onnx either.
+importing skl2onnx imports scikit-learn and took about twice as long again as
+importing onnx (median of 3 fresh interpreters: 1.9 s for onnx, 4.3 s more for
+skl2onnx, on a busy 2-core machine), a cost that exporting a
+:class:`~densecore.Network` should not pay, and ``import densecore.sklearn``
+must not pull skl2onnx either.
 """
 import numbers
 
@@ -44,6 +46,7 @@ BATCH = "N"  # the symbolic batch dimension of every input and output
 # scikit-learn's name of a multiclass classifier's output activation.
 MULTICLASS = "softmax"
 # The options skl2onnx's MLPClassifier converter takes, handled by skl2onnx's parser.
+# "nocl" labels the classes 0, 1, ... in the label output and the ZipMap's keys.
 CLASSIFIER_OPTIONS = {"zipmap": [True, False, "columns"], "nocl": [True, False],
                       "output_class_labels": [False, True]}
 
@@ -176,9 +179,10 @@ def _classifier_kind(estimator):
     return "binary" if estimator.n_outputs_ == 1 else "multilabel"
 
 
-def _classifier_nodes(nodes, estimator, x, dtype, label, probabilities):
+def _classifier_nodes(nodes, estimator, classes, x, dtype, label, probabilities):
     """The nodes of a fitted classifier: ``probabilities`` as ``predict_proba``,
-    ``label`` as ``predict`` (the class, or a multilabel int64 indicator matrix)."""
+    ``label`` as ``predict`` (the one of ``classes``, as :func:`_label_classes` gives
+    them, or a multilabel int64 indicator matrix)."""
     kind = _classifier_kind(estimator)
     out = _network_nodes(nodes, estimator.network_.state(), x, dtype)
     if kind == "binary":  # one sigmoid output: the probability of classes_[1]
@@ -193,8 +197,7 @@ def _classifier_nodes(nodes, estimator, x, dtype, label, probabilities):
     # The first largest probability wins, as numpy's argmax (and, for two classes,
     # LabelBinarizer's out > 0.5: 1 - out is exact at and above one half).
     best = nodes.node("ArgMax", [probabilities], axis=1, keepdims=0)
-    classes = nodes.constant("classes", _label_classes(estimator.classes_))
-    nodes.node("Gather", [classes, best], output=label, axis=0)
+    nodes.node("Gather", [nodes.constant("classes", classes), best], output=label, axis=0)
 
 
 def _regressor_nodes(nodes, estimator, x, dtype, variable):
@@ -234,8 +237,8 @@ def _graph_of(model, estimator, x, dtype):
     input ``x``, with its outputs as ``(name, element type, shape)``."""
     nodes = _ModelNodes()
     if estimator and hasattr(model, "classes_"):
-        _classifier_nodes(nodes, model, x, dtype, "label", "probabilities")
         classes = _label_classes(model.classes_)
+        _classifier_nodes(nodes, model, classes, x, dtype, "label", "probabilities")
         label_type = TensorProto.STRING if classes.dtype.kind == "U" else TensorProto.INT64
         multilabel = _classifier_kind(model) == "multilabel"
         return nodes, [("label", label_type, [BATCH, len(classes)] if multilabel else [BATCH]),
@@ -356,8 +359,8 @@ def _convert_classifier(scope, operator, container):
     _check_converter_opset(container)
     nodes, dtype = _Skl2onnxNodes(scope, container), _converter_dtype(operator)
     label, probabilities = (output.full_name for output in operator.outputs[:2])
-    _classifier_nodes(nodes, operator.raw_operator, _converter_input(nodes, operator, dtype),
-                      dtype, label, probabilities)
+    _classifier_nodes(nodes, operator.raw_operator, _converter_classes(operator),
+                      _converter_input(nodes, operator, dtype), dtype, label, probabilities)
 
 
 def _convert_regressor(scope, operator, container):
@@ -367,13 +370,20 @@ def _convert_regressor(scope, operator, container):
                      dtype, operator.outputs[0].full_name)
 
 
+def _converter_classes(operator):
+    """The label values: ``classes_``, or 0, 1, ... with the option ``nocl``."""
+    from skl2onnx.common.utils_classifier import get_label_classes
+
+    return _label_classes(get_label_classes(operator.scope_inst, operator.raw_operator))
+
+
 def _classifier_shapes(operator):
     """skl2onnx's shape calculator: ``label`` and ``probabilities`` as :func:`to_onnx`'s."""
     from skl2onnx.common.data_types import (DoubleTensorType, FloatTensorType,
                                             Int64TensorType, StringTensorType)
 
     estimator, n = operator.raw_operator, operator.inputs[0].get_first_dimension()
-    classes = _label_classes(estimator.classes_)
+    classes = _converter_classes(operator)
     label_shape = [n, len(classes)] if _classifier_kind(estimator) == "multilabel" else [n]
     label_type = StringTensorType if classes.dtype.kind == "U" else Int64TensorType
     proba_type = (DoubleTensorType if _converter_dtype(operator) == np.float64
@@ -398,8 +408,10 @@ def register_skl2onnx():
     :class:`~densecore.sklearn.DenseRegressor` and their Dask subclasses, alone
     or as the last step of a pipeline, through the graph of :func:`to_onnx`.
     A classifier has skl2onnx's MLPClassifier outputs and options: ``label``
-    and ``probabilities``, which is a ZipMap (a list of dicts) by default and a
-    tensor with ``options={"zipmap": False}``.  Calling it again changes nothing.
+    and ``probabilities``, which is a ZipMap (a list of dicts; float32 only, in
+    onnxruntime) by default and a tensor with ``options={"zipmap": False}``;
+    ``nocl`` and ``output_class_labels`` as skl2onnx defines them.  Calling it
+    again changes nothing.
 
     Registration is explicit, not done on import: importing skl2onnx imports
     scikit-learn and is slow, which exporting a plain network need not pay.

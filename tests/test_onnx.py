@@ -307,6 +307,13 @@ def test_skl2onnx_converts_a_classifier_pipeline(registered, kind, labels):
     label, probabilities = session(model).run(None, {"X": X})  # doubles throughout
     np.testing.assert_array_equal(label, pipe.predict(X))
     np.testing.assert_allclose(probabilities, pipe.predict_proba(X), rtol=1e-12, atol=1e-12)
+    # nocl: the classes' indices, in the label and as the ZipMap's keys (float32:
+    # onnxruntime's ZipMap takes no doubles).
+    X = X.astype(np.float32)
+    indexed = session(registered.to_onnx(pipe, X[:1], options={DenseClassifier: {"nocl": True}}))
+    label, dicts = indexed.run(None, {"X": X})
+    np.testing.assert_array_equal(pipe.classes_[label], pipe.predict(X))
+    assert list(dicts[0]) == list(range(len(pipe.classes_)))
 
 
 def test_skl2onnx_converts_a_regressor_pipeline(registered):
