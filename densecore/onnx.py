@@ -110,8 +110,8 @@ def _leaky_relu(nodes, x, dtype):
 
 
 def _elu(nodes, x, dtype):
-    # where(x > 0, x, exp(min(x, 0)) - 1), as densecore computes it: onnxruntime
-    # has no float64 Elu kernel.
+    # where(x > 0, x, exp(min(x, 0)) - 1): densecore's form, with exp - 1 for its
+    # expm1 (ONNX has none; 1e-16 apart near 0).  onnxruntime has no float64 Elu.
     zero, one = (nodes.constant(hint, np.array(value, dtype))
                  for hint, value in (("zero", 0), ("one", 1)))
     negative = nodes.node("Sub", [nodes.node("Exp", [nodes.node("Min", [x, zero])]), one])

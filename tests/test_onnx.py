@@ -1,4 +1,5 @@
 """densecore.onnx: exported models run by onnxruntime give what densecore predicts."""
+import os
 import subprocess
 import sys
 
@@ -40,6 +41,15 @@ def network(hidden, output, loss, dtype, dropout=0.0):
 
 def rows(n, n_features, dtype, seed=0):
     return np.random.default_rng(seed).standard_normal((n, n_features)).astype(dtype)
+
+
+def test_exporting_imports_onnx_alone():
+    code = ("import sys, densecore.onnx; "
+            "print([name for name in ('sklearn', 'skl2onnx', 'onnxruntime', 'torch') "
+            "if name in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120, cwd=os.path.dirname(sys.executable))
+    assert result.stdout.strip() == "[]"
 
 
 def test_every_activation_has_its_nodes():
