@@ -257,10 +257,11 @@ def to_onnx(model, *, opset=None, dtype=None):
 
     Parameters
     ----------
-    model : Network, or a fitted DenseClassifier, DenseRegressor, DaskDenseClassifier or DaskDenseRegressor
-        A network must have named activations only (not Python callables); its
-        loss plays no part, since each loss's output activation (softmax,
-        sigmoid, exp) is its last layer's.
+    model : Network or fitted densecore estimator
+        A fitted DenseClassifier, DenseRegressor, DaskDenseClassifier or
+        DaskDenseRegressor.  A network must have named activations only (not
+        Python callables); its loss plays no part, since each loss's output
+        activation (softmax, sigmoid, exp) is its last layer's.
     opset : int, optional
         The version of the ONNX operator set, from :data:`MIN_OPSET` to the
         newest the installed ``onnx`` knows; default :data:`DEFAULT_OPSET`,
@@ -298,7 +299,8 @@ def to_onnx(model, *, opset=None, dtype=None):
     >>> from densecore import Network
     >>> from densecore.onnx import to_onnx
     >>> net = Network.from_sizes([4, 8, 3], seed=0)
-    >>> session = onnxruntime.InferenceSession(to_onnx(net).SerializeToString())
+    >>> session = onnxruntime.InferenceSession(to_onnx(net).SerializeToString(),
+    ...                                        providers=["CPUExecutionProvider"])
     >>> X = np.ones((2, 4))
     >>> bool(np.allclose(session.run(["Y"], {"X": X})[0], net.predict(X)))
     True
