@@ -3,9 +3,15 @@
 Layer is the spec's layer (samples as columns); Network trains and predicts
 with samples as rows.  The kernels behind both are in ``densecore.kernels``,
 callable from Cython (``cimport densecore.kernels``).
+
+The submodules in ``_SUBMODULES`` load on first access (PEP 562), so that
+``densecore.datasets.load_digits()`` works after a bare ``import densecore``
+while the optional ones (``sklearn``, ``dask``, ``onnx``) and their libraries
+load only when used.
 """
 __version__ = "0.1.0"
 
+import importlib
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -23,6 +29,9 @@ from densecore.optimizers import LBFGS, SGD, Adam, AdamW
 
 load = Network.load
 
+# Loaded by __getattr__ on first access; the optional ones need their extras.
+_SUBMODULES = ("datasets", "dask", "kernels", "onnx", "sklearn", "testing")
+
 __all__ = ["Adam", "AdamW", "LBFGS", "Layer", "Network", "SGD", "get_include", "load", "relu",
            "relu_derivative", "__version__"]
 
@@ -34,3 +43,15 @@ def get_include() -> str:
     builds that cannot rely on that, as ``numpy.get_include()`` does for numpy.
     """
     return str(Path(__file__).parent.parent)
+
+
+def __getattr__(name):
+    # PEP 562: called only for a name the module lacks; importing the submodule
+    # binds it here, so each loads once.
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_SUBMODULES})

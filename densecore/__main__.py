@@ -1,5 +1,6 @@
 """The command line: ``python -m densecore train`` trains on the digits,
-``python -m densecore evaluate MODEL.npz`` tests a saved model on them."""
+``python -m densecore evaluate MODEL.npz`` tests a saved model on them, and
+``python -m densecore export MODEL.npz MODEL.onnx`` writes a saved model as ONNX."""
 import argparse
 import contextlib
 import os
@@ -88,6 +89,15 @@ def parser():
     evaluate = commands.add_parser("evaluate", help="test a saved model on the digits")
     evaluate.add_argument("model", metavar="MODEL", help="a model saved by train --save")
     evaluate.set_defaults(run=evaluate_command, error=evaluate.error)
+    export = commands.add_parser("export", help="write a saved model as an ONNX model "
+                                                "(needs onnx: the 'onnx' extra)")
+    export.add_argument("model", metavar="MODEL", help="a model saved by train --save (.npz)")
+    export.add_argument("output", metavar="OUTPUT", help="the ONNX file to write (.onnx)")
+    export.add_argument("--opset", type=int, default=None,
+                        help="the ONNX operator set (default densecore.onnx.DEFAULT_OPSET)")
+    export.add_argument("--dtype", choices=[dtype.name for dtype in FLOAT_DTYPES],
+                        default=None, help="the model's element type (default the model's)")
+    export.set_defaults(run=export_command, error=export.error)
     return main
 
 
@@ -184,6 +194,19 @@ def evaluate_command(args):
                    f"outputs and cross_entropy, got {net!r}")
     print(f"{net!r}\ntesting on {len(X_test)} digits")
     print(f"test accuracy: {net.evaluate(X_test, y_test)['accuracy']:.4f}")
+
+
+def export_command(args):
+    try:
+        from densecore.onnx import save
+    except ImportError:
+        args.error("export needs onnx: pip install 'densecore[onnx]'")
+    try:
+        net = Network.load(args.model)
+        save(net, args.output, opset=args.opset, dtype=args.dtype)
+    except (OSError, ValueError) as error:
+        args.error(str(error))
+    print(f"{net!r}\nwrote ONNX to {args.output}")
 
 
 def main(argv=None):

@@ -485,6 +485,13 @@ class Network:
         """
         _serialization.save(self.state(), path)
 
+    def save_onnx(self, path, *, opset=None, dtype=None):
+        """Write the network to ``path`` as an ONNX model (needs the ``onnx`` extra):
+        see :func:`densecore.onnx.to_onnx` for ``opset``, ``dtype`` and the model."""
+        from densecore import onnx
+
+        onnx.save(self, path, opset=opset, dtype=dtype)
+
     @classmethod
     def load(cls, path):
         """The network saved at ``path`` by :meth:`save`, ready to predict or resume training.

@@ -142,6 +142,8 @@ _ATTRIBUTES = """
         ``(n_out, n_in)`` transposed); views, so writing them changes the model.
     intercepts_ : list of ndarray of shape (n_out,)
         Each layer's biases (views as well).
+    network_ : densecore.Network
+        The fitted network itself (not a copy).
     loss_ : float
         The mean training loss of the last epoch, L2 penalty included.
     loss_curve_ : list of float
@@ -264,6 +266,20 @@ class _DenseBase(BaseEstimator):
     @property
     def intercepts_(self):
         return [layer.bias[:, 0] for layer in self._network.layers]
+
+    @property
+    def network_(self):
+        """The fitted :class:`~densecore.Network` itself, not a copy: what
+        ``predict`` runs and :func:`densecore.onnx.to_onnx` exports."""
+        return self._network
+
+    def save_onnx(self, path, *, opset=None, dtype=None):
+        """Write the fitted estimator to ``path`` as an ONNX model (needs the ``onnx``
+        extra): see :func:`densecore.onnx.to_onnx` for ``opset``, ``dtype`` and the
+        model's outputs."""
+        from densecore import onnx
+
+        onnx.save(self, path, opset=opset, dtype=dtype)
 
     # -- pickles ----------------------------------------------------------
 
