@@ -22,7 +22,7 @@ from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cython cimport floating
 from libc.limits cimport INT_MAX
-from libc.math cimport isfinite, sqrt
+from libc.math cimport sqrt
 from libc.string cimport memcpy
 cimport densecore._core as core
 from densecore.kernels cimport BINARY_CROSS_ENTROPY, CROSS_ENTROPY
@@ -602,11 +602,13 @@ cdef void _predict(const DenseLayer* layers, int n_layers, const floating* X,
 
 
 cdef bint _all_finite(const floating* X, Py_ssize_t size) noexcept nogil:
+    # x - x is 0 for a finite x and NaN otherwise: a flag or-ed over every value
+    # vectorises, where a test and a branch per value would not (a third the time).
     cdef Py_ssize_t i
+    cdef int bad = 0
     for i in range(size):
-        if not isfinite(X[i]):
-            return False
-    return True
+        bad |= not (X[i] - X[i] == <floating>0)
+    return not bad
 
 
 cdef class Predictor:
@@ -667,7 +669,6 @@ cdef class Predictor:
         """
         cdef Py_buffer x, r
         cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
-        cdef bint finite
         cdef Py_ssize_t n
         # The buffer protocol rather than typed memoryviews: a call on one sample
         # costs about a microsecond less.
@@ -682,22 +683,66 @@ cdef class Predictor:
                         f"X must be (n, {self.layers[0].n_in}) and result "
                         f"(n, {self.layers[self.n_layers - 1].n_out}), C-contiguous "
                         f"{self.dtype} arrays")
-                with nogil:
-                    if self.single:
-                        finite = _all_finite(<float*>x.buf, n * self.layers[0].n_in)
-                        if finite:
-                            _predict(self.layers, self.n_layers, <float*>x.buf,
-                                     <float*>r.buf, n, self.capacity)
-                    else:
-                        finite = _all_finite(<double*>x.buf, n * self.layers[0].n_in)
-                        if finite:
-                            _predict(self.layers, self.n_layers, <double*>x.buf,
-                                     <double*>r.buf, n, self.capacity)
-                return finite
+                return self._compute(&x, &r, n)
             finally:
                 PyBuffer_Release(&r)
         finally:
             PyBuffer_Release(&x)
+
+    def serve(self, X, out):
+        """The network's output for the rows of ``X``, written into ``out`` (None: a
+        new array) and returned; or None, having computed nothing, unless ``X`` is a
+        numpy array of 1 to ``capacity`` finite rows and ``out`` (if given) a numpy
+        array that ``predict`` takes as they are.
+
+        The serving path of one sample or a few, with ``predict``'s checks and no
+        exception raised: the caller takes a checked path on None, which says what
+        is wrong.
+        """
+        cdef Py_buffer x, r
+        cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
+        cdef Py_ssize_t n
+        if type(X) is not np.ndarray or not (out is None or type(out) is np.ndarray):
+            return None
+        try:
+            PyObject_GetBuffer(X, &x, flags)
+        except (BufferError, ValueError):  # not C-contiguous
+            return None
+        try:
+            n = x.shape[0] if x.ndim == 2 else 0
+            if not (0 < n <= self.capacity and self._fits(&x, self.layers[0].n_in, n)):
+                return None
+            result = (np.empty((n, self.layers[self.n_layers - 1].n_out), self.dtype)
+                      if out is None else out)
+            try:
+                PyObject_GetBuffer(result, &r, flags | PyBUF_WRITABLE)
+            except (BufferError, ValueError):  # read-only or not C-contiguous
+                return None
+            try:
+                if (self._fits(&r, self.layers[self.n_layers - 1].n_out, n)
+                        and self._compute(&x, &r, n)):
+                    return result
+                return None
+            finally:
+                PyBuffer_Release(&r)
+        finally:
+            PyBuffer_Release(&x)
+
+    cdef bint _compute(self, Py_buffer* x, Py_buffer* r, Py_ssize_t n):
+        """predict on buffers already checked: False, writing nothing, unless finite."""
+        cdef bint finite
+        with nogil:
+            if self.single:
+                finite = _all_finite(<float*>x.buf, n * self.layers[0].n_in)
+                if finite:
+                    _predict(self.layers, self.n_layers, <float*>x.buf, <float*>r.buf, n,
+                             self.capacity)
+            else:
+                finite = _all_finite(<double*>x.buf, n * self.layers[0].n_in)
+                if finite:
+                    _predict(self.layers, self.n_layers, <double*>x.buf, <double*>r.buf, n,
+                             self.capacity)
+        return finite
 
     cdef bint _fits(self, Py_buffer* view, Py_ssize_t columns, Py_ssize_t rows):
         cdef const char* code = view.format
