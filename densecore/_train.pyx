@@ -251,6 +251,13 @@ cdef double _full_batch(DenseLayer* layers, int n_layers, const Settings* settin
     return total
 
 
+cdef enum:
+    # The fused pass calls BLAS per row of the first layer: on shorter rows the calls
+    # cost more than the pass saves (measured: 64 inputs lost about 10%, 128 broke
+    # even, 784 gained 30%).
+    ONLINE_MIN_INPUTS = 128
+
+
 cdef double _epoch(DenseLayer* layers, int n_layers, const Settings* settings,
                    const floating* X, const core.CSRRows* csr, const floating[:, ::1] Y,
                    const floating* weight, const Py_ssize_t[::1] order,
@@ -265,8 +272,9 @@ cdef double _epoch(DenseLayer* layers, int n_layers, const Settings* settings,
     cdef DenseLayer* last = &layers[n_layers - 1]
     cdef const floating* batch_weight = NULL if weight == NULL else &w_batch[0, 0]
     cdef double total = 0
-    # (Not for a single layer: its out, the one scored, would be the next sample's.)
-    cdef bint online = settings.fused and csr == NULL and batch_size == 1 and n_layers > 1
+    # Not for a single layer: its out, the one scored, would be the next sample's.
+    cdef bint online = (settings.fused and csr == NULL and batch_size == 1 and n_layers > 1
+                        and layers[0].n_in >= ONLINE_MIN_INPUTS)
     cdef const floating* x_next
     cdef Py_ssize_t primed = -1  # the sample whose first-layer forward is done
     cdef core.CSRRows batch

@@ -239,8 +239,9 @@ def test_elu_matches_pytorch_autograd_at_and_around_zero(dtype):
 # -- online SGD: the first layer's step fused with the next forward ---------------
 
 def online_fit(X, y, **options):
-    """Parameters and history of three epochs of plain SGD on one sample at a time."""
-    net = Network.from_sizes([6, 16, 8, 3], dtype=X.dtype, seed=0,
+    """Parameters and history of three epochs of plain SGD on one sample at a time
+    (128 inputs: the fused pass's smallest first layer)."""
+    net = Network.from_sizes([128, 16, 8, 3], dtype=X.dtype, seed=0,
                              dropout=options.pop("dropout", 0.0))
     history = net.fit(X, y, epochs=3, batch_size=1, learning_rate=0.05, seed=2, **options)
     return parameters(net), history
@@ -254,7 +255,7 @@ def test_online_sgd_takes_the_steps_of_the_unfused_paths(options):
     through the gradient arrays (a clip norm that never clips) and through the CSR
     kernels (sparse input): equal to rounding, zero-weight samples skipped between."""
     scipy_sparse = pytest.importorskip("scipy.sparse")
-    X, y = small_problem()
+    X, y = small_problem(features=128)
     fused, fused_history = online_fit(X, y, **options)
     for other in (online_fit(X, y, clip_norm=1e300, **options),
                   online_fit(scipy_sparse.csr_matrix(X), y, **options)):
@@ -267,7 +268,7 @@ def test_online_sgd_takes_the_steps_of_the_unfused_paths(options):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_online_sgd_is_the_same_bits_run_to_run(dtype):
-    X, y = small_problem()
+    X, y = small_problem(features=128)
     first, second = (online_fit(X.astype(dtype), y)[0] for _ in range(2))
     for a, b in zip(first, second):
         assert a.tobytes() == b.tobytes()
