@@ -91,3 +91,14 @@ cdef bint known_activation(int activation) noexcept nogil
 
 # Whether ``loss`` is a code that loss_gradient knows.
 cdef bint known_loss(int loss) noexcept nogil
+
+# One plain SGD step of a layer on one sample and the next sample's forward, in one
+# pass over W, a few rows at a time (updated, then multiplied while in cache; a row
+# whose delta is 0, relu's zeros, is not updated at all): W += scale * delta x.T and
+# b += scale * delta (scale = -learning rate), then forward(x_next) into signal and
+# out.  The values of accumulate_gradients (alpha = scale, beta = 1) then forward,
+# to rounding.
+cdef void sgd_step_and_forward(const floating* x, const floating* delta, floating scale,
+                               floating* W, floating* b, const floating* x_next,
+                               floating* signal, floating* out, int n_in, int n_out,
+                               int activation) noexcept nogil

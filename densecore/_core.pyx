@@ -622,3 +622,39 @@ cdef double sum_of_squares(const floating* values, Py_ssize_t size) noexcept nog
     for i in range(size):
         total += <double>values[i] * values[i]
     return total
+
+
+# -- online SGD -----------------------------------------------------------------
+
+cdef void _axpy(int n, floating alpha, const floating* x, floating* y) noexcept nogil:
+    """y += alpha x."""
+    cdef int one = 1
+    if floating is float:
+        blas.saxpy(&n, &alpha, <float*>x, &one, y, &one)
+    else:
+        blas.daxpy(&n, &alpha, <double*>x, &one, y, &one)
+
+
+cdef enum:
+    PASS_ROWS = 8  # rows of W updated, then multiplied while they are in cache
+
+
+cdef void sgd_step_and_forward(const floating* x, const floating* delta, floating scale,
+                               floating* W, floating* b, const floating* x_next,
+                               floating* signal, floating* out, int n_in, int n_out,
+                               int activation) noexcept nogil:
+    cdef int j, start = 0, rows
+    cdef floating d
+    while start < n_out:
+        rows = min(<int>PASS_ROWS, n_out - start)
+        for j in range(start, start + rows):
+            d = scale * delta[j]
+            # relu's zeros leave a row as it is: no pass over it.
+            if d != 0:
+                _axpy(n_in, d, x, W + <Py_ssize_t>j * n_in)
+                b[j] += d
+        memcpy(signal + start, b + start, rows * sizeof(floating))
+        _gemv(c'N', rows, n_in, 1, W + <Py_ssize_t>start * n_in, n_in, x_next, 1, 1,
+              signal + start, 1)
+        start += rows
+    _activate(activation, signal, out, 1, n_out)

@@ -107,7 +107,6 @@ class Network:
         self._compiled = all(activation.compiled for activation in self._activations)
         self._predictor = None
         self._predicting = threading.Lock()
-        self._n_outputs = self.layers[-1].output_size
 
     @classmethod
     def from_sizes(cls, sizes, activation="relu", output_activation="softmax",
@@ -351,21 +350,16 @@ class Network:
         ``BLOCK_BYTES``), so memory beyond the result stays bounded.
         """
         predictor = self._predictor
-        if predictor is not None and type(X) is np.ndarray:
-            # The serving path: one sample or a few, already of the right dtype.
-            # The predictor checks dtype, shape and finite values in C; anything
-            # it refuses takes the full checks below, which say what is wrong.
-            rows = X.shape[0] if X.ndim == 2 else 0
-            if 0 < rows <= predictor.capacity and self._predicting.acquire(blocking=False):
-                try:
-                    result = (np.empty((rows, self._n_outputs), self.dtype)
-                              if out is None else out)
-                    if type(result) is np.ndarray and predictor.predict(X, result):
-                        return result
-                except (ValueError, TypeError, BufferError):
-                    pass  # not an array the predictor takes as it is
-                finally:
-                    self._predicting.release()
+        # The serving path: one sample or a few, already of the right dtype.  The
+        # predictor checks dtype, shape and finite values in C; anything it
+        # refuses (None) takes the full checks below, which say what is wrong.
+        if predictor is not None and self._predicting.acquire(False):
+            try:
+                result = predictor.serve(X, out)
+            finally:
+                self._predicting.release()
+            if result is not None:
+                return result
         X = self._samples(X)
         if out is not None:
             _check_out(out, (X.shape[0], self.sizes[-1]), self.dtype)

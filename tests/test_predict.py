@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from densecore import Network
+from densecore import Network, _train, activations
 from densecore.network import BLOCK_BYTES
 
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
@@ -101,6 +101,53 @@ def test_fast_path_keeps_the_checks():
                                net.predict(np.ones((1, 4))))
     np.testing.assert_allclose(net.predict(np.ones((4, 1)).T), net.predict(np.ones((1, 4))))
     assert net.predict(np.zeros((0, 4))).shape == (0, 3)
+
+
+def predictor(net, capacity):
+    return _train.Predictor([(layer.weights, layer.bias.reshape(-1),
+                              activations.resolve(layer.activation_name).code)
+                             for layer in net.layers], capacity)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_serve_computes_what_predict_computes(dtype):
+    net = Network.from_sizes([9, 6, 3], dtype=dtype, seed=0)
+    serving = predictor(net, capacity=4)
+    X = np.random.default_rng(7).standard_normal((4, 9)).astype(dtype)
+    for rows in (1, 4):
+        expected = np.empty((rows, 3), dtype)
+        assert serving.predict(X[:rows], expected)
+        got = serving.serve(X[:rows], None)
+        assert got.dtype == dtype and got.shape == (rows, 3)
+        np.testing.assert_array_equal(got, expected)
+        out = np.empty((rows, 3), dtype)
+        assert serving.serve(X[:rows], out) is out
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_serve_refuses_what_predict_would_not_take():
+    """None, having written nothing, for anything but 1 to capacity finite rows of the
+    network's dtype and shape (and an out it can write): the caller's checked path
+    then says what is wrong."""
+    net = Network.from_sizes([9, 6, 3], seed=0)
+    serving = predictor(net, capacity=4)
+    X = np.random.default_rng(8).standard_normal((2, 9))
+    out = np.full((2, 3), 7.0)
+    read_only = out.copy()
+    read_only.flags.writeable = False
+    refused = [(X.tolist(), None), (X.astype(np.float32), None), (X[:, :8], None),
+               (X[0], None), (np.zeros((0, 9)), None), (np.zeros((5, 9)), None),
+               (np.asfortranarray(X), None), (X, out[:1]), (X, out.T.copy()),
+               (X, np.asfortranarray(out)), (X, read_only), (X, out.astype(np.float32)),
+               (X, out.tolist())]
+    for bad in (np.nan, np.inf, -np.inf):  # at every position: the vectorised check's lanes
+        for i in range(X.size):
+            poisoned = X.copy()
+            poisoned.flat[i] = bad
+            refused.append((poisoned, out))
+    for args in refused:
+        assert serving.serve(*args) is None
+    assert (out == 7).all()
 
 
 def test_callable_activation_stays_on_numpy():

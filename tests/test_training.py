@@ -236,6 +236,44 @@ def test_elu_matches_pytorch_autograd_at_and_around_zero(dtype):
         np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=0)
 
 
+# -- online SGD: the first layer's step fused with the next forward ---------------
+
+def online_fit(X, y, **options):
+    """Parameters and history of three epochs of plain SGD on one sample at a time
+    (128 inputs: the fused pass's smallest first layer)."""
+    net = Network.from_sizes([128, 16, 8, 3], dtype=X.dtype, seed=0,
+                             dropout=options.pop("dropout", 0.0))
+    history = net.fit(X, y, epochs=3, batch_size=1, learning_rate=0.05, seed=2, **options)
+    return parameters(net), history
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"dropout": 0.25},
+    {"sample_weight": np.r_[np.zeros(3), np.ones(57), 0.0, np.full(59, 2.0)]}])
+def test_online_sgd_takes_the_steps_of_the_unfused_paths(options):
+    """The fused pass (dense rows, plain SGD, batch 1) against the same steps taken
+    through the gradient arrays (a clip norm that never clips) and through the CSR
+    kernels (sparse input): equal to rounding, zero-weight samples skipped between."""
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    X, y = small_problem(features=128)
+    fused, fused_history = online_fit(X, y, **options)
+    for other in (online_fit(X, y, clip_norm=1e300, **options),
+                  online_fit(scipy_sparse.csr_matrix(X), y, **options)):
+        params, history = other
+        np.testing.assert_allclose(fused_history["loss"], history["loss"], rtol=1e-12)
+        assert fused_history["accuracy"] == history["accuracy"]
+        for a, b in zip(fused, params):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_online_sgd_is_the_same_bits_run_to_run(dtype):
+    X, y = small_problem(features=128)
+    first, second = (online_fit(X.astype(dtype), y)[0] for _ in range(2))
+    for a, b in zip(first, second):
+        assert a.tobytes() == b.tobytes()
+
+
 # -- fit's options --------------------------------------------------------------
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", SGD(0.9, nesterov=True)])
