@@ -16,6 +16,7 @@ if find_spec(f"{__name__}.kernels") is None:
         "finds it first). Install with `pip install -e .`, or run from another folder."
     )
 
+from densecore._threads import get_num_threads, set_num_threads
 from densecore.activations import relu, relu_derivative
 from densecore.layer import Layer
 from densecore.network import Network
@@ -23,8 +24,9 @@ from densecore.optimizers import LBFGS, SGD, Adam, AdamW
 
 load = Network.load
 
-__all__ = ["Adam", "AdamW", "LBFGS", "Layer", "Network", "SGD", "get_include", "load", "relu",
-           "relu_derivative", "__version__"]
+__all__ = ["Adam", "AdamW", "LBFGS", "Layer", "Network", "SGD", "get_include",
+           "get_num_threads", "load", "relu", "relu_derivative", "set_num_threads",
+           "__version__"]
 
 
 def get_include() -> str:

@@ -13,7 +13,8 @@ import threading
 import numpy as np
 import scipy.sparse
 
-from densecore import _layout, _serialization, _train, activations, losses, optimizers, training
+from densecore import (_layout, _serialization, _threads, _train, activations, losses,
+                       optimizers, training)
 from densecore._validation import (as_samples, csr_arrays, dropout_rate, dropout_rates,
                                    finite_number, float_dtype, non_negative_int,
                                    positive_int, sample_weights)
@@ -107,6 +108,10 @@ class Network:
         self._compiled = all(activation.compiled for activation in self._activations)
         self._predictor = None
         self._predicting = threading.Lock()
+        # Fewer rows than this run every product whole, on the calling thread: no
+        # thread team, so the serving path needs no hold on BLAS's threads.
+        self._serving_rows = max(1, (_threads.TEAM_WORK - 1) // max(
+            n_in * n_out for n_in, n_out in zip(self.sizes, self.sizes[1:])))
         self._n_outputs = self.layers[-1].output_size
 
     @classmethod
@@ -356,7 +361,8 @@ class Network:
             # The predictor checks dtype, shape and finite values in C; anything
             # it refuses takes the full checks below, which say what is wrong.
             rows = X.shape[0] if X.ndim == 2 else 0
-            if 0 < rows <= predictor.capacity and self._predicting.acquire(blocking=False):
+            if (0 < rows <= min(predictor.capacity, self._serving_rows)
+                    and self._predicting.acquire(blocking=False)):
                 try:
                     result = (np.empty((rows, self._n_outputs), self.dtype)
                               if out is None else out)
@@ -618,12 +624,14 @@ class Network:
         widest = max(self.sizes[1:]) * self.dtype.itemsize
         capacity = max(1, min(rows, BLOCK_BYTES // widest))
         if not self._predicting.acquire(blocking=False):
-            yield self._new_predictor(capacity)
+            with _threads.compiled_products():
+                yield self._new_predictor(capacity)
             return
         try:
             if self._predictor is None or self._predictor.capacity < capacity:
                 self._predictor = self._new_predictor(capacity)
-            yield self._predictor
+            with _threads.compiled_products():
+                yield self._predictor
         finally:
             self._predicting.release()
 
