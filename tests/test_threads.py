@@ -1,6 +1,7 @@
 """densecore's thread team: its count, its bounds, and results that do not depend on it."""
 import numpy as np
 import pytest
+import scipy.sparse
 import threadpoolctl
 
 import densecore
@@ -8,9 +9,10 @@ from densecore import Network, _core, _threads
 
 needs_openmp = pytest.mark.skipif(not _core.OPENMP, reason="densecore was built without OpenMP")
 
-# 300-256-10 at batch 128: every layer-1 product (forward, weight gradient, and
-# the delta into it) is over the team's threshold, so the team splits them.
-SIZES, BATCH = [300, 256, 10], 128
+# 300-256-256-10 at batch 128: the products of the first two layers (forward,
+# weight gradient, delta) are over the team's threshold, so the team splits them;
+# with sparse input the first layer's run in the CSR kernels, the second's split.
+SIZES, BATCH = [300, 256, 256, 10], 128
 
 
 @pytest.fixture(autouse=True)
@@ -73,11 +75,13 @@ def test_block_plan_is_a_function_of_the_shape():
     assert _core.block_plan(BATCH, SIZES[1], SIZES[0]) == (blocks, width)
 
 
-def _trained(dtype, optimizer, n_threads, threads):
+def _trained(dtype, optimizer, n_threads, threads, sparse=False):
     threads(n_threads)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((4 * BATCH, SIZES[0])).astype(dtype)
     y = rng.integers(0, SIZES[-1], len(X))
+    if sparse:
+        X = scipy.sparse.csr_matrix(np.where(X > 1, X, 0))
     net = Network.from_sizes(SIZES, dtype=dtype, seed=0)
     net.fit(X, y, epochs=2, batch_size=BATCH, optimizer=optimizer, seed=0)
     return net.state(), net.predict(X)
@@ -85,12 +89,13 @@ def _trained(dtype, optimizer, n_threads, threads):
 
 @needs_openmp
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_results_do_not_depend_on_the_thread_count(dtype, optimizer, threads):
-    assert _core.block_plan(BATCH, SIZES[1], SIZES[0])[0] > 1  # the team splits
-    runs = [_trained(dtype, optimizer, n, threads) for n in (1, 2, 3)]
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_results_do_not_depend_on_the_thread_count(dtype, optimizer, sparse, threads):
+    assert _core.block_plan(BATCH, SIZES[2], SIZES[1])[0] > 1  # the team splits
+    runs = [_trained(dtype, optimizer, n, threads, sparse) for n in (1, 2, 3)]
     (state, predicted), others = runs[0], runs[1:]
-    assert optimizer == "sgd" or state["optimizer"]["slots"].any()
+    assert optimizer != "adam" or state["optimizer"]["slots"].any()
     for other_state, other_predicted in others:
         assert other_state["parameters"].tobytes() == state["parameters"].tobytes()
         assert (other_state["optimizer"]["slots"].tobytes()
