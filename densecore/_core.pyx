@@ -103,16 +103,24 @@ TEAM_WORK_MULTIPLY_ADDS = TEAM_WORK
 
 cdef int _requested = 0  # densecore.set_num_threads' count; 0: OpenMP's own
 cdef int _cores = 1      # the cores this process may run on
-cdef int _callers = 1    # fits and predictions running at once, sharing the cores
+cdef int _callers = 0    # runs of compiled products in progress, sharing the cores
 
 
-cdef int _team_size() noexcept nogil:
-    """Threads for the next product: OpenMP's count (OMP_NUM_THREADS, threadpoolctl),
-    lowered by set_num_threads and the cores, shared among concurrent callers."""
+cdef int _thread_count() noexcept nogil:
+    """OpenMP's count for the calling thread (OMP_NUM_THREADS, threadpoolctl),
+    lowered by set_num_threads and by the cores."""
     cdef int n = omp_get_max_threads()
     if _requested > 0:
         n = min(n, _requested)
-    return max(1, min(n, _cores) // max(1, _callers))
+    return max(1, min(n, _cores))
+
+
+cdef int _team_size() noexcept nogil:
+    """Threads for the next product: the count shared among the runs in progress;
+    one outside them, where nothing holds BLAS to one thread (the public kernels)."""
+    if _callers == 0:
+        return 1
+    return max(1, _thread_count() // _callers)
 
 
 cdef int _block_width(int m, int n, int k) noexcept nogil:
@@ -160,14 +168,16 @@ cdef void _blocked_gemm(char transa, char transb, int m, int n, int k, floating 
 
 def set_team(int requested, int cores, int callers):
     """Set the team's bounds: set_num_threads' count (0: OpenMP's), the process's
-    cores, and the compiled calls running at once (densecore._threads keeps them)."""
+    cores, and the runs of compiled products in progress (densecore._threads keeps
+    them and holds BLAS to one thread while any runs)."""
     global _requested, _cores, _callers
     _requested, _cores, _callers = requested, cores, callers
 
 
-def team_size():
-    """The threads that the next large product in this thread would run on."""
-    return _team_size()
+def thread_count():
+    """The threads that a run of compiled products started now in this thread would
+    have, were it alone."""
+    return _thread_count()
 
 
 def block_plan(int m, int n, int k):

@@ -18,7 +18,18 @@ import threading
 
 from threadpoolctl import ThreadpoolController
 
-from densecore import _core
+# OpenMP's idle threads wait for the next product asleep, not spinning, unless
+# the user chose otherwise: on a loaded 2-core machine, spinning made two threads
+# 4-8x slower than one, sleeping 1.0x.  libgomp reads the policy once, as _core
+# loads it; the variable is gone again after, so that no child process inherits it.
+_POLICY_CHOSEN = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
+if not _POLICY_CHOSEN:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+try:
+    from densecore import _core
+finally:
+    if not _POLICY_CHOSEN:
+        del os.environ["OMP_WAIT_POLICY"]
 
 TEAM_WORK = _core.TEAM_WORK_MULTIPLY_ADDS
 
@@ -49,7 +60,7 @@ def _cores():
 
 def _publish():
     """Hand the team's bounds to the compiled products."""
-    _core.set_team(_requested, _cores(), max(1, _users))
+    _core.set_team(_requested, _cores(), _users)
 
 
 _publish()
@@ -81,7 +92,7 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """Return the number of threads a large product started now would run on.
+    """Return the number of threads a fit or prediction started now would run on.
 
     Returns
     -------
@@ -89,9 +100,9 @@ def get_num_threads():
         OpenMP's count for the calling thread (``OMP_NUM_THREADS``, threadpoolctl's
         "openmp" limits), lowered by ``set_num_threads`` and by the cores available
         to the process (``os.sched_getaffinity``); 1 where densecore was built
-        without OpenMP.
+        without OpenMP.  Fits and predictions running at once share it.
     """
-    return _core.team_size()
+    return _core.thread_count()
 
 
 @contextlib.contextmanager

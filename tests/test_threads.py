@@ -1,4 +1,8 @@
 """densecore's thread team: its count, its bounds, and results that do not depend on it."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -116,3 +120,19 @@ def test_joblib_workers_do_not_oversubscribe():
     cores = _threads._cores()
     counts = joblib.Parallel(n_jobs=2)(joblib.delayed(densecore.get_num_threads)() for _ in range(2))
     assert all(1 <= count <= max(1, cores // 2) for count in counts)
+
+
+@needs_openmp
+def test_idle_threads_sleep_unless_the_user_chose():
+    """libgomp loads with OMP_WAIT_POLICY=PASSIVE; the environment is left as it was."""
+    code = "import os, densecore; print(os.environ.get('OMP_WAIT_POLICY'))"
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    # libgomp's verbose display shows the spins before an idle thread sleeps.
+    for chosen, spins in [(None, "0"), ("ACTIVE", "30000000000")]:
+        extra = {} if chosen is None else {"OMP_WAIT_POLICY": chosen}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**environment, **extra, "OMP_DISPLAY_ENV": "VERBOSE"},
+                              cwd=os.path.dirname(sys.executable), check=True)
+        assert done.stdout.strip() == str(chosen)
+        assert f"GOMP_SPINCOUNT = '{spins}'" in done.stderr
