@@ -158,7 +158,7 @@ cdef void _blocked_gemm(char transa, char transb, int m, int n, int k, floating 
                         floating beta, floating* C, int ldc, int width) noexcept nogil:
     cdef int blocks = (max(m, n) + width - 1) // width
     cdef int team = min(_team_size(), blocks), i
-    if team == 1:
+    if team == 1:  # the same blocks, without opening a parallel region
         for i in range(blocks):
             _gemm_block(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
                         i * width, width)
