@@ -2,8 +2,11 @@
 
 The compiler directives are set here and nowhere else.  DENSECORE_DEBUG=1 at
 build time turns bounds and initialisation checks on (for testing the kernels).
+OpenMP (densecore's thread team) is used where a tiny OpenMP program compiles
+and links with the compiler setuptools picked; elsewhere the team is one thread.
 """
 import os
+import tempfile
 from pathlib import Path
 
 from Cython.Distutils import build_ext
@@ -32,6 +35,34 @@ def _mode_changed(build_temp):
     return changed
 
 
+OPENMP_FLAG = "/openmp" if os.name == "nt" else "-fopenmp"
+
+OPENMP_PROBE = """
+#include <omp.h>
+int main(void) {
+    int team = 0;
+    #pragma omp parallel reduction(+:team)
+    team += 1;
+    return team < 1 || omp_get_max_threads() < 1;
+}
+"""
+
+
+def _openmp_compiles(compiler):
+    """Whether ``compiler`` compiles and links a small OpenMP program with OPENMP_FLAG."""
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "probe.c"
+        source.write_text(OPENMP_PROBE)
+        try:
+            objects = compiler.compile([str(source)], output_dir=folder,
+                                       extra_postargs=[OPENMP_FLAG])
+            compiler.link_executable(objects, "probe", output_dir=folder,
+                                     extra_postargs=[OPENMP_FLAG])
+        except Exception:  # CompileError, LinkError, a missing compiler: no OpenMP
+            return False
+    return True
+
+
 class BuildExt(build_ext):
     """Cython's build_ext with the directives above and the C files out of the source tree."""
 
@@ -45,6 +76,16 @@ class BuildExt(build_ext):
         # switch of DENSECORE_DEBUG since the last build in this tree.
         self.force = self.force or _mode_changed(self.build_temp)
         super().run()
+
+    def build_extensions(self):
+        if _openmp_compiles(self.compiler):
+            print(f"densecore: OpenMP found ({OPENMP_FLAG}): the thread team is built")
+            for extension in self.extensions:
+                extension.extra_compile_args.append(OPENMP_FLAG)
+                extension.extra_link_args.append(OPENMP_FLAG)
+        else:
+            print("densecore: the compiler has no OpenMP: built serial, one thread")
+        super().build_extensions()
 
 
 setup(

@@ -1,9 +1,9 @@
 """``python -m benchmarks [--quick] [--samples N] [--only TEXT] [--workers N ...]
-[--sync-every N ...] [--rounds N]``: see README.md."""
+[--sync-every N ...] [--rounds N] [--threads N ...]``: see README.md."""
 import argparse
 import dataclasses
 
-from benchmarks import data_parallel, estimators, suite
+from benchmarks import data_parallel, estimators, scaling, suite
 
 
 def positive(text):
@@ -36,7 +36,13 @@ def main(argv=None):
     parser.add_argument("--rounds", type=positive, metavar="N",
                         help="synchronisation rounds in a timed densecore.dask.fit epoch "
                              f"(default: {full.rounds})")
+    parser.add_argument("--threads", type=positive, nargs="+", metavar="N",
+                        help="instead of the suite, the threads section: training at each "
+                             "thread count (1 always; counts above the cores skipped)")
     args = parser.parse_args(argv)
+    if args.threads:
+        scaling.run(args.threads, print, args.only, args.samples, quick=args.quick)
+        return
     given = {"workers": args.workers, "sync_every": args.sync_every, "rounds": args.rounds}
     parallel = dataclasses.replace(quick if args.quick else full,
                                    **{name: value for name, value in given.items()

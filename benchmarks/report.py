@@ -8,9 +8,13 @@ def columns(header, rows):
             for row in [header, tuple("-" * width for width in widths), *rows]]
 
 
-def verdict(subject, ratio, must, goal=None):
-    """``subject: ratio (must ..., goal ...): state``, state one of goal, holds, MISSED."""
-    bounds = f"must {must}x" if goal is None else f"must {must}x, goal {goal}x"
+def verdict(subject, ratio, must, goal=None, share=False):
+    """``subject: ratio (must ..., goal ...): state``, state one of goal, holds, MISSED;
+    with ``share``, the figures are shares, written as percentages."""
+    def shown(value, bound=True):
+        return f"{value:.0%}" if share else f"{value}x" if bound else f"{value:.2f}x"
+
+    bounds = f"must {shown(must)}" + ("" if goal is None else f", goal {shown(goal)}")
     state = ("goal" if goal is not None and ratio >= goal
              else "holds" if ratio >= must else "MISSED")
-    return f"{subject}: {ratio:.2f}x ({bounds}): {state}"
+    return f"{subject}: {shown(ratio, bound=False)} ({bounds}): {state}"

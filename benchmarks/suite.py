@@ -38,20 +38,17 @@ def environment():
 def measure(workload, samples, repeats, min_time):
     """``({peer: samples/s}, GEMM GFLOP/s)`` for the peers that are installed.
 
-    The GEMM reference is timed in the same rounds as the peers, so that it
-    sees the same machine.
+    Each peer, and the GEMM reference, is timed in a spawned process of its own,
+    one after the other: no other library's threads are alive, and spinning,
+    while one is timed (inside one process, a peer timed after another lost a
+    core to the other's idle BLAS threads: 49% of the GEMM rate against 85%).
     """
-    X, labels = workload.data(samples)
-    runs = {}
-    for name, prepare in PEERS.items():
-        try:
-            runs[name] = prepare(workload, X, labels)
-        except ImportError:
-            pass
-    runs["GEMM"], flops = timing.gemm(workload.dtype)
-    seconds = timing.interleaved(runs, repeats, min_time)
-    gemm = flops / seconds.pop("GEMM") / 1e9
-    return {name: len(X) / value for name, value in seconds.items()}, gemm
+    speeds = {}
+    for peer in PEERS:
+        seconds = timing.alone(timing.pass_seconds, peer, workload, samples, repeats, min_time)
+        if isinstance(seconds, float):
+            speeds[peer] = samples / seconds
+    return speeds, timing.alone(timing.gemm_rate, workload.dtype, repeats, min_time)
 
 
 def table(results):
@@ -83,11 +80,15 @@ def verdicts(results):
     return lines
 
 
+HOW = ("each peer and the GEMM reference timed in a spawned process of its own, one "
+       "after another (no other library's threads alive); medians of the rounds")
+
+
 def report(results):
     """The lines of the measured workloads: GEMM rates, the table, the targets."""
-    gemm_rates = [f"GEMM rate (numpy matmul 2048x2048 {workload.dtype}) timed alongside "
+    gemm_rates = [f"GEMM rate (numpy matmul 2048x2048 {workload.dtype}) timed with "
                   f"{workload.label}: {gemm:.1f} GFLOP/s" for workload, _, gemm in results]
-    return [*gemm_rates, "", *table(results), "", *verdicts(results)]
+    return [HOW, *gemm_rates, "", *table(results), "", *verdicts(results)]
 
 
 def run(samples=None, only="", repeats=5, min_time=0.2, parallel=data_parallel.Settings(),

@@ -1,9 +1,14 @@
-"""Interleaved timing: every peer runs once per round, rounds repeated, medians kept."""
+"""Timing: repeated rounds with medians kept, and a process of its own per measurement."""
+import contextlib
 import math
+import multiprocessing
+import os
 import statistics
 import time
 
 import numpy as np
+
+from benchmarks.peers import PEERS
 
 
 def _seconds(run, number):
@@ -36,3 +41,44 @@ def gemm(dtype, size=2048):
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size)).astype(dtype) for _ in range(2))
     return (lambda: a @ b), 2 * size**3
+
+
+def gemm_rate(dtype, repeats, min_time):
+    """GFLOP/s of numpy's ``matmul`` of two 2048 x 2048 matrices of ``dtype``."""
+    run, flops = gemm(dtype)
+    return flops / interleaved({"GEMM": run}, repeats, min_time)["GEMM"] / 1e9
+
+
+def pass_seconds(peer, workload, samples, repeats, min_time):
+    """Median seconds of one pass of ``peer`` over ``samples`` samples of ``workload``,
+    or a text saying why there is none (its library is not installed)."""
+    X, labels = workload.data(samples)
+    try:
+        run = PEERS[peer](workload, X, labels)
+    except ImportError as error:
+        return f"not installed ({error.name})"
+    return interleaved({peer: run}, repeats, min_time)[peer]
+
+
+@contextlib.contextmanager
+def _environment(values):
+    """``os.environ`` updated with ``values`` inside the context."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+
+
+def alone(function, *args, environment=None):
+    """``function(*args)`` run in a spawned process of its own, started with the
+    variables ``environment`` (a dict) set: no other library's threads are alive
+    there, and none of its threads outlive the call."""
+    with _environment(environment or {}), \
+            multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)

@@ -22,6 +22,7 @@ if find_spec(f"{__name__}.kernels") is None:
         "finds it first). Install with `pip install -e .`, or run from another folder."
     )
 
+from densecore._threads import get_num_threads, set_num_threads
 from densecore.activations import relu, relu_derivative
 from densecore.layer import Layer
 from densecore.network import Network
@@ -32,8 +33,9 @@ load = Network.load
 # Loaded by __getattr__ on first access; the optional ones need their extras.
 _SUBMODULES = ("datasets", "dask", "kernels", "onnx", "sklearn", "testing")
 
-__all__ = ["Adam", "AdamW", "LBFGS", "Layer", "Network", "SGD", "get_include", "load", "relu",
-           "relu_derivative", "__version__"]
+__all__ = ["Adam", "AdamW", "LBFGS", "Layer", "Network", "SGD", "get_include",
+           "get_num_threads", "load", "relu", "relu_derivative", "set_num_threads",
+           "__version__"]
 
 
 def get_include() -> str:

@@ -1,2 +1,9 @@
-# _core has no Python-visible names: its pointer-level bodies are cimported by
-# kernels and _train (see _core.pxd).
+# _core's pointer-level bodies are cimported by kernels and _train (see _core.pxd);
+# its Python-visible names are the thread team's, kept by densecore._threads.
+
+OPENMP: bool
+TEAM_WORK_MULTIPLY_ADDS: int
+
+def set_team(requested: int, cores: int, callers: int) -> None: ...
+def thread_count() -> int: ...
+def block_plan(m: int, n: int, k: int) -> tuple[int, int]: ...

@@ -4,10 +4,15 @@ Row-major throughout.  BLAS is column-major: a row-major matrix is the
 column-major view of its transpose, so each call below swaps the operands
 (C.T = op(B).T @ op(A).T) instead of copying anything.  Sizes are BLAS ints;
 offsets are Py_ssize_t, since rows x columns of a large batch can pass 2**31.
+
+A large product runs as fixed blocks of its output (see ``block_plan``), shared
+among a team of OpenMP threads, each block one single-threaded BLAS call: the
+blocks do not depend on the number of threads, so neither do the results.
 """
-from libc.math cimport exp, expf, expm1, expm1f, log, log1p, pow, sqrt, sqrtf, tanh, tanhf, fabs
+from libc.math cimport ceil, exp, expf, expm1, expm1f, log, log1p, pow, sqrt, sqrtf, tanh, tanhf, fabs
 from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
+from cython.parallel cimport prange
 cimport scipy.linalg.cython_blas as blas
 
 from densecore.kernels cimport (
@@ -68,14 +73,135 @@ cdef void _scale_rows(int m, int n, floating beta, floating* C, int ldc) noexcep
             C[i * ldc + j] = 0 if beta == 0 else beta * C[i * ldc + j]
 
 
+# -- the thread team ------------------------------------------------------------
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define DENSECORE_OPENMP 1
+    #else
+    #define DENSECORE_OPENMP 0
+    static int omp_get_max_threads(void) { return 1; }
+    #endif
+    """
+    bint DENSECORE_OPENMP
+    int omp_get_max_threads() noexcept nogil
+
+cdef enum:
+    # Output units per block come in multiples of this: a multiple of every
+    # gemm kernel's width (16 floats or 8 doubles on AVX-512), so that blocks
+    # cut no kernel tile and round as the whole product does.
+    BLOCK_UNIT = 64
+    # At least this many multiply-adds per block (TEAM_WORK, in _core.pxd, says
+    # from which size a product is split at all).
+    BLOCK_WORK = 1 << 18
+
+OPENMP = DENSECORE_OPENMP
+TEAM_WORK_MULTIPLY_ADDS = TEAM_WORK
+
+cdef int _requested = 0  # densecore.set_num_threads' count; 0: OpenMP's own
+cdef int _cores = 1      # the cores this process may run on
+cdef int _callers = 0    # runs of compiled products in progress, sharing the cores
+
+
+cdef int _thread_count() noexcept nogil:
+    """OpenMP's count for the calling thread (OMP_NUM_THREADS, threadpoolctl),
+    lowered by set_num_threads and by the cores."""
+    cdef int n = omp_get_max_threads()
+    if _requested > 0:
+        n = min(n, _requested)
+    return max(1, min(n, _cores))
+
+
+cdef int _team_size() noexcept nogil:
+    """Threads for the next product: the count shared among the runs in progress;
+    one outside them, where nothing holds BLAS to one thread (the public kernels)."""
+    if _callers == 0:
+        return 1
+    return max(1, _thread_count() // _callers)
+
+
+cdef int _block_width(int m, int n, int k) noexcept nogil:
+    """Rows or columns of C (whichever are more) per block; 0: one call for all.
+
+    Chosen from the shape alone, never from the number of threads."""
+    cdef double work = <double>m * n * k
+    cdef int split = max(m, n)
+    if work < TEAM_WORK or split < 2 * BLOCK_UNIT:
+        return 0
+    cdef double per_unit = work / split * BLOCK_UNIT
+    return BLOCK_UNIT * max(1, <int>ceil(BLOCK_WORK / per_unit))
+
+
+cdef void _gemm_block(char transa, char transb, int m, int n, int k, floating alpha,
+                      const floating* A, int lda, const floating* B, int ldb,
+                      floating beta, floating* C, int ldc, int start,
+                      int width) noexcept nogil:
+    """Block ``start:start + width`` of C's columns if n >= m, else of its rows."""
+    if n >= m:
+        width = min(width, n - start)
+        B += start if transb == c'N' else <Py_ssize_t>start * ldb
+        _gemm(transa, transb, m, width, k, alpha, A, lda, B, ldb, beta, C + start, ldc)
+    else:
+        width = min(width, m - start)
+        A += <Py_ssize_t>start * lda if transa == c'N' else start
+        _gemm(transa, transb, width, n, k, alpha, A, lda, B, ldb, beta,
+              C + <Py_ssize_t>start * ldc, ldc)
+
+
+cdef void _blocked_gemm(char transa, char transb, int m, int n, int k, floating alpha,
+                        const floating* A, int lda, const floating* B, int ldb,
+                        floating beta, floating* C, int ldc, int width) noexcept nogil:
+    cdef int blocks = (max(m, n) + width - 1) // width
+    cdef int team = min(_team_size(), blocks), i
+    if team == 1:  # the same blocks, without opening a parallel region
+        for i in range(blocks):
+            _gemm_block(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                        i * width, width)
+        return
+    for i in prange(blocks, num_threads=team, schedule="dynamic"):
+        _gemm_block(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                    i * width, width)
+
+
+def set_team(int requested, int cores, int callers):
+    """Set the team's bounds: set_num_threads' count (0: OpenMP's), the process's
+    cores, and the runs of compiled products in progress (densecore._threads keeps
+    them and holds BLAS to one thread while any runs)."""
+    global _requested, _cores, _callers
+    _requested, _cores, _callers = requested, cores, callers
+
+
+def thread_count():
+    """The threads that a run of compiled products started now in this thread would
+    have, were it alone."""
+    return _thread_count()
+
+
+def block_plan(int m, int n, int k):
+    """``(blocks, width)``: how the product of an m x k and a k x n matrix is split,
+    ``width`` columns (n >= m) or rows of the m x n result per block; ``(1, 0)``
+    for a product run whole.  The same for every number of threads."""
+    cdef int width = _block_width(m, n, k) if m > 1 and n > 1 and k > 1 else 0
+    if width == 0:
+        return 1, 0
+    return (max(m, n) + width - 1) // width, width
+
+
+# -- one product ------------------------------------------------------------------
+
 cdef void matmul(char transa, char transb, int m, int n, int k, floating alpha,
                  const floating* A, int lda, const floating* B, int ldb,
                  floating beta, floating* C, int ldc) noexcept nogil:
     """Row-major C = alpha op(A) op(B) + beta C, C being m x n and k inner.
 
     A product with one row or one column goes to gemv and one of inner size 1
-    to ger: at batch size 1, gemm's packing costs more than its arithmetic.
+    to ger: at batch size 1, gemm's packing costs more than its arithmetic.  A
+    large product runs in blocks of C's rows or columns, never of k: every
+    entry is summed over k by one BLAS call, whatever the team.
     """
+    cdef int width
     if m == 0 or n == 0:
         return
     if k == 0:
@@ -91,7 +217,12 @@ cdef void matmul(char transa, char transb, int m, int n, int k, floating alpha,
         _ger(m, n, alpha, A, lda if transa == c'N' else 1,
              B, 1 if transb == c'N' else ldb, C, ldc)
     else:
-        _gemm(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        width = _block_width(m, n, k)
+        if width == 0:
+            _gemm(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        else:
+            _blocked_gemm(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                          width)
 
 
 # -- elementwise ------------------------------------------------------------

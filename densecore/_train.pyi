@@ -44,6 +44,7 @@ class Trainer:
 @disjoint_base
 class Predictor:
     capacity: int
+    serving_rows: int
     dtype: np.dtype
     def __new__(
         cls, layers: list[tuple[NDArray[_Float], NDArray[_Float], int]], capacity: int

@@ -635,6 +635,10 @@ cdef class Predictor:
     cdef DenseLayer* layers
     cdef int n_layers
     cdef readonly Py_ssize_t capacity
+    # Rows up to which serve answers: below the thread team's size, every product
+    # runs whole on the calling thread, giving a run's bits without holding BLAS
+    # to one thread.
+    cdef readonly Py_ssize_t serving_rows
     cdef readonly object dtype
     cdef bint single       # float32
     cdef list buffers      # keeps the parameters' views and the buffers alive
@@ -663,6 +667,8 @@ cdef class Predictor:
             layer.n_out, layer.n_in = W.shape
             layer.activation = activation
         self.last_signal, self.last_out = signal, out
+        widest = max(W.size for W, _, _ in layers)
+        self.serving_rows = min(capacity, max(1, (core.TEAM_WORK - 1) // widest))
 
     def __dealloc__(self):
         PyMem_Free(self.layers)
@@ -700,7 +706,7 @@ cdef class Predictor:
     def serve(self, X, out):
         """The network's output for the rows of ``X``, written into ``out`` (None: a
         new array) and returned; or None, having computed nothing, unless ``X`` is a
-        numpy array of 1 to ``capacity`` finite rows and ``out`` (if given) a numpy
+        numpy array of 1 to ``serving_rows`` finite rows and ``out`` (if given) a numpy
         array that ``predict`` takes as they are.
 
         The serving path of one sample or a few, with ``predict``'s checks and no
@@ -718,7 +724,7 @@ cdef class Predictor:
             return None
         try:
             n = x.shape[0] if x.ndim == 2 else 0
-            if not (0 < n <= self.capacity and self._fits(&x, self.layers[0].n_in, n)):
+            if not (0 < n <= self.serving_rows and self._fits(&x, self.layers[0].n_in, n)):
                 return None
             result = (np.empty((n, self.layers[self.n_layers - 1].n_out), self.dtype)
                       if out is None else out)

@@ -13,7 +13,8 @@ import threading
 import numpy as np
 import scipy.sparse
 
-from densecore import _layout, _serialization, _train, activations, losses, optimizers, training
+from densecore import (_layout, _serialization, _threads, _train, activations, losses,
+                       optimizers, training)
 from densecore._validation import (as_samples, csr_arrays, dropout_rate, dropout_rates,
                                    finite_number, float_dtype, non_negative_int,
                                    positive_int, sample_weights)
@@ -619,12 +620,14 @@ class Network:
         widest = max(self.sizes[1:]) * self.dtype.itemsize
         capacity = max(1, min(rows, BLOCK_BYTES // widest))
         if not self._predicting.acquire(blocking=False):
-            yield self._new_predictor(capacity)
+            with _threads.compiled_products():
+                yield self._new_predictor(capacity)
             return
         try:
             if self._predictor is None or self._predictor.capacity < capacity:
                 self._predictor = self._new_predictor(capacity)
-            yield self._predictor
+            with _threads.compiled_products():
+                yield self._predictor
         finally:
             self._predicting.release()
 

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse
 
-from densecore import _blas, _layout, _train, activations, kernels
+from densecore import _layout, _threads, _train, activations, kernels
 from densecore._validation import as_samples, csr_arrays, finite_number, positive_int
 
 __all__ = ["Adaptive", "Checkpoint", "Constant", "FULL_BATCH_ROWS", "InvScaling",
@@ -142,11 +142,6 @@ class Session:
                                 else _layout.layer_views(self.gradients, self.sizes))
         self._slot_views = [_layout.layer_views(row, self.sizes) for row in optimizer_state.slots]
         self._trainer = self._build_trainer() if compiled else None
-        products = [n_in * n_out for n_in, n_out in zip(self.sizes, self.sizes[1:])]
-        # Multiply-adds of a batch's largest BLAS product (sparse input: the first
-        # layer's products run in the CSR kernels instead).
-        self._work = self.batch_size * max(products)
-        self._sparse_work = self.batch_size * max(products[1:], default=0)
         self._backup = (parameters.copy(), optimizer_state.slots.copy()) if rollback else None
 
     def data(self, X, y):
@@ -265,19 +260,17 @@ class Session:
                               self.gradients, self.dropout, self.dropout_seed)
 
     def _compiled_loss_gradient(self, X, Y, weight):
-        if scipy.sparse.issparse(X):
-            with _blas.threads_for(self._sparse_work):
+        with _threads.compiled_products():
+            if scipy.sparse.issparse(X):
                 return self._trainer.sparse_loss_gradient(*csr_arrays(X), Y, weight)
-        with _blas.threads_for(self._work):
             return self._trainer.loss_gradient(X, Y, weight)
 
     def _compiled_epoch(self, X, Y, weight, order, rate):
         self._trainer.step = self.optimizer_state.step
         try:
-            if scipy.sparse.issparse(X):
-                with _blas.threads_for(self._sparse_work):
+            with _threads.compiled_products():
+                if scipy.sparse.issparse(X):
                     return self._trainer.sparse_epoch(*csr_arrays(X), Y, order, rate, weight)
-            with _blas.threads_for(self._work):
                 return self._trainer.epoch(X, Y, order, rate, weight)
         finally:
             self.optimizer_state.step = self._trainer.step

@@ -74,7 +74,7 @@ def test_peer_rows_or_skip_note(report, peer):
 
 def test_reports_gemm_rate_targets_and_memory(report):
     for workload in WORKLOADS:
-        assert f"timed alongside {workload}: " in report
+        assert f"timed with {workload}: " in report
     assert "peak RSS of fit above baseline" in report
     if installed("torch"):
         assert f"{WORKLOADS[0]} vs torch:" in report
@@ -175,3 +175,31 @@ def test_latency_section_rows_and_targets(report):
             assert re.search(pattern, report), pattern
         else:
             assert "not installed" in report
+
+
+THREADS_TARGET = "mini-batch SGD 784-512-256-10 float32 b128"
+
+
+def test_threads_section_rows_skips_and_targets():
+    """--threads: a row per count and peer (1 always), a line per count above the
+    cores, and the 2-thread target lines where 2 cores are there."""
+    cores = len(os.sched_getaffinity(0))
+    report = quick_run("--threads", "2", "100000", "--samples", "256", "--only", "float32")
+    assert "each peer, count and GEMM reference in a spawned process of its own" in report
+    assert f"100000 threads: skipped, this process may run on {cores} cores" in report
+    table = {}
+    for line in report.splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) == 7 and cells[0] == THREADS_TARGET:
+            table[cells[1], cells[2]] = cells[3:]
+    counts = ["1", "2"] if cores >= 2 else ["1"]
+    peers = ["densecore"] + ["numpy by hand"] + (["PyTorch"] if installed("torch") else [])
+    assert set(table) == {(n, peer) for n in counts for peer in peers}
+    for (n, _), (samples, speed_up, gemm, share) in table.items():
+        assert float(samples.replace(",", "")) > 0 and float(gemm) > 0
+        assert share.endswith("%") and (n != "1" or speed_up == "1.00x")
+    if cores >= 2:
+        assert re.search(re.escape(f"{THREADS_TARGET} at 2 threads vs 1: ")
+                         + r"\d+\.\d\dx \(must 1\.85x\): (holds|MISSED)$", report, re.MULTILINE)
+        assert re.search(re.escape(f"{THREADS_TARGET} at 2 threads, share of the GEMM rate: ")
+                         + r"\d+% \(must 80%\): (holds|MISSED)$", report, re.MULTILINE)

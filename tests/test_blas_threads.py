@@ -1,4 +1,5 @@
-"""fit bounds BLAS threads for small products and restores them afterwards."""
+"""fit holds BLAS to one thread (densecore's own team splits large products) and
+restores it afterwards."""
 import contextlib
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 import threadpoolctl
 
-from densecore import Network, _blas
+from densecore import Network, _threads
 
 
 class Recorder:
@@ -26,7 +27,7 @@ class Recorder:
 @pytest.fixture
 def recorder(monkeypatch):
     recorder = Recorder()
-    monkeypatch.setattr(_blas, "_controller", lambda: recorder)
+    monkeypatch.setattr(_threads, "_controller", lambda: recorder)
     return recorder
 
 
@@ -42,16 +43,26 @@ def test_small_products_run_on_one_blas_thread(recorder):
     assert recorder.limits == [{"limits": 1, "user_api": "blas"}, "restored"] * 2
 
 
-def test_large_products_keep_blas_threads(recorder):
+def test_large_products_run_on_one_blas_thread_per_block(recorder):
     fit([784, 512, 10], batch_size=128)
+    assert recorder.limits == [{"limits": 1, "user_api": "blas"}, "restored"]
+
+
+def test_large_predictions_run_on_one_blas_thread_per_block(recorder):
+    net = Network.from_sizes([784, 512, 10], seed=0)
+    net.predict(np.zeros((2, 784)))  # builds the serving path
+    recorder.limits.clear()
+    net.predict(np.zeros((2, 784)))  # the serving path: products run whole
     assert recorder.limits == []
+    net.predict(np.zeros((256, 784)))
+    assert recorder.limits == [{"limits": 1, "user_api": "blas"}, "restored"]
 
 
 def test_overlapping_bounds_restore_once_the_last_leaves(recorder):
     with contextlib.ExitStack() as stack:
         first = stack.enter_context(contextlib.ExitStack())
-        first.enter_context(_blas.threads_for(1))
-        stack.enter_context(_blas.threads_for(1))
+        first.enter_context(_threads.compiled_products())
+        stack.enter_context(_threads.compiled_products())
         first.close()
         assert recorder.limits == [{"limits": 1, "user_api": "blas"}]
     assert recorder.limits[-1] == "restored"
