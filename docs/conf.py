@@ -40,6 +40,22 @@ plot_include_source = False
 plot_working_directory = str(Path(__file__).parent)
 plot_rcparams = {"figure.figsize": (7, 3.5)}
 
+
+
+def skip_foreign_members(app, what, name, obj, skip, options):
+    """Leave out the members scikit-learn's base classes give the estimators
+    (get_params, set_*_request, ...): scikit-learn documents them, and their
+    docstrings link into its own documentation."""
+    module = getattr(obj, "__module__", None) or ""
+    if module and not module.startswith("densecore"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", skip_foreign_members)
+
+
 html_theme = "pydata_sphinx_theme"
 html_title = f"densecore {version}"
 html_theme_options = {"navigation_with_keys": False}
