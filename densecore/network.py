@@ -112,7 +112,7 @@ class Network:
     @classmethod
     def from_sizes(cls, sizes, activation="relu", output_activation="softmax",
                    dtype=np.float64, init="he", seed=None, dropout=0.0):
-        """A network of layers ``sizes[0] -> sizes[1] -> ... -> sizes[-1]``.
+        """A network whose layer sizes are ``sizes``, the input's size first.
 
         ``activation`` names the hidden layers' activation, or gives one name per
         hidden layer (a sequence of ``len(sizes) - 2``).  ``seed`` (an int or a
