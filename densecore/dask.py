@@ -14,6 +14,7 @@ Importing this module needs ``dask[distributed]`` and scikit-learn (the
 ``dask`` and ``sklearn`` extras); ``import densecore`` imports neither.
 """
 import math
+import threading
 from numbers import Integral
 from typing import NamedTuple
 
@@ -456,14 +457,13 @@ def _train_replicas(average, name, data, plan, settings):
 def _train_replica(state, X, y, chunk, share, settings):
     """A leaf: a replica of ``state`` trained on the rows ``X``, ``y`` of ``chunk``,
     weighted by ``share``."""
-    replica = Network.from_state(state)
     # The replica's step count goes on from the average's; its chunk's number
     # changes the key, so that replicas of one round draw different masks.
-    session = replica.training_session(
-        min(settings["batch_size"], len(X)), alpha=settings["alpha"],
-        clip_norm=settings["clip_norm"], l2_per_sample=settings["l2_per_sample"],
-        rollback=False, dropout_seed=(settings["dropout_seed"]
-                                      + chunk * DROPOUT_KEY_STRIDE) % 2 ** 64)
+    session = _replica_session(state, {
+        "batch_size": min(settings["batch_size"], len(X)), "alpha": settings["alpha"],
+        "clip_norm": settings["clip_norm"], "l2_per_sample": settings["l2_per_sample"],
+        "dropout_seed": (settings["dropout_seed"] + chunk * DROPOUT_KEY_STRIDE) % 2 ** 64
+        if any(state["dropout"]) else 0})
     X, Y = session.data(X, y)
     tally = session.epoch(X, Y, np.arange(len(X)), settings["learning_rate"])
     if not math.isfinite(tally.loss):
@@ -474,20 +474,50 @@ def _train_replica(state, X, y, chunk, share, settings):
     return _Partial(share * session.parameters, share * optimizer.slots, optimizer.step, tally)
 
 
+# The session each worker thread trained its last replica with.  Building a
+# network costs more than a round of a small model, and most of it is fresh
+# memory, which Dask's workers hand back to the system on every free
+# (MALLOC_TRIM_THRESHOLD_): a thread reuses it for the next replica of the
+# same model and settings, overwriting all it holds.
+_LAST = threading.local()
+
+
+def _replica_session(state, options):
+    """A session (with ``options``, rollback off) over a replica of ``state``: its
+    parameters, optimizer slots and step are the state's."""
+    optimizer = state["optimizer"]
+    model = ({key: value for key, value in state.items() if key != "parameters"}
+             | {"optimizer": {key: optimizer[key] for key in ("name", "settings")}})
+    last = getattr(_LAST, "session", None)
+    if last is None or last[:2] != (model, options):
+        replica = Network.from_state(state)
+        _LAST.session = last = (model, options, replica.training_session(rollback=False,
+                                                                         **options))
+    session = last[2]
+    np.copyto(session.parameters, state["parameters"])
+    np.copyto(session.optimizer_state.slots, optimizer["slots"])
+    session.optimizer_state.step = optimizer["step"]
+    return session
+
+
 def _subtree_sum(nodes, split_every):
     """The tree of sums over ``nodes`` (None where a chunk had no rows), level by
     level in their order: the same additions as the tasks above a group make."""
     while len(nodes) > 1:
-        nodes = [_sum(nodes[i:i + split_every]) for i in range(0, len(nodes), split_every)]
+        nodes = [_sum(nodes[i:i + split_every], owned=True)
+                 for i in range(0, len(nodes), split_every)]
     return nodes[0]
 
 
-def _sum(nodes):
-    """``nodes`` added left to right, skipping None (None if all are)."""
+def _sum(nodes, owned=False):
+    """``nodes`` added left to right, skipping None (None if all are); into the first
+    one's arrays where this task ``owned`` them (never into a value Dask holds)."""
     present = [node for node in nodes if node is not None]
     if len(present) < 2:
         return present[0] if present else None
-    parameters, slots = present[0].parameters.copy(), present[0].slots.copy()
+    parameters, slots = present[0].parameters, present[0].slots
+    if not owned:
+        parameters, slots = parameters.copy(), slots.copy()
     for node in present[1:]:
         parameters += node.parameters
         slots += node.slots
