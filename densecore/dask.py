@@ -264,7 +264,8 @@ class _DataParallelRun:
         self.n_rounds = max(math.ceil(size / self.span) for size in self.sizes)
         self.groups, self.data, self.hints = self._gather_groups(_chunk_futures(client, X, y))
         self.settings = {"batch_size": batch_size, "alpha": alpha, "clip_norm": clip_norm,
-                         "l2_per_sample": l2_per_sample, "split_every": self.split_every}
+                         "l2_per_sample": l2_per_sample, "split_every": self.split_every,
+                         "subtree": self.subtree}
         optimizer = optimizers.get(optimizer)
         if optimizer.full_batch:
             raise ValueError(f"data-parallel training averages mini-batch SGD replicas; "
@@ -279,17 +280,20 @@ class _DataParallelRun:
         self.epochs_run = 0
 
     def _gather_groups(self, chunks):
-        """The groups of chunk numbers, a future of each group's rows and the worker each
+        """The groups of chunk numbers, a future of each group's rows and the workers each
         is meant for.  The hints spread the groups over the cluster's threads; they
         place work and never change a result (and a dead worker's tasks go elsewhere)."""
         threads = sorted(address for address, n in self.client.nthreads().items()
                          for _ in range(n))
-        size = group_size(len(chunks), len(threads), self.split_every)
+        self.subtree, self.per_group = group_size(len(chunks), max(1, len(threads)),
+                                                  self.split_every)
+        size = self.subtree * self.per_group
         groups = [range(start, min(start + size, len(chunks)))
                   for start in range(0, len(chunks), size)]
-        hints = [threads[i % len(threads)] for i in range(len(groups))]
+        # No hint for a cluster whose workers have yet to come (an adaptive one).
+        hints = [[threads[i % len(threads)]] if threads else None for i in range(len(groups))]
         data = [self.client.submit(_concatenate_rows, [chunks[j] for j in group],
-                                   workers=[hint], allow_other_workers=True, pure=False)
+                                   workers=hint, allow_other_workers=bool(hint), pure=False)
                 for group, hint in zip(groups, hints)]
         return groups, data, hints
 
@@ -313,18 +317,20 @@ class _DataParallelRun:
         # The starting state is data inside a task, so that Dask can recompute it
         # (and the chain of rounds after it) if the worker holding it dies.
         average = client.submit(_start_of_epoch, self.net.state(), pure=False)
-        round_of_task, previous = {}, "the start of the epoch"
+        round_of_task = {}
         for rows, name in zip(rounds, names):
             tasks = []
-            nodes = self._train_groups(average, rows, name, settings, tasks)
-            while len(nodes) > self.split_every:
-                nodes = [self._add(nodes[i:i + self.split_every], name, tasks)
-                         for i in range(0, len(nodes), self.split_every)]
+            # Each value holds a list of nodes of the tree: a group's subtrees, then one.
+            values, per = self._train_groups(average, rows, name, settings, tasks), self.per_group
+            while len(values) * per > self.split_every:
+                step = self.split_every // per
+                values = [self._add(values[i:i + step], per, name, tasks)
+                          for i in range(0, len(values), step)]
+                per = 1
             # The root: one key that every task of the next round depends on.
-            average = client.submit(_average_round, nodes, average, name, pure=False)
+            average = client.submit(_average_round, values, average, name, pure=False)
             tasks.append(average)
             round_of_task.update(dict.fromkeys((task.key for task in tasks), name))
-            previous = name
         try:
             return average.result()
         except Exception as error:
@@ -334,7 +340,7 @@ class _DataParallelRun:
                                ) from error
 
     def _train_groups(self, average, rows, name, settings, tasks):
-        """A future of each group's partial sum after training on its ``rows`` of the
+        """A future of each group's partial sums after training on its ``rows`` of the
         round (None for a group with none left), appended to ``tasks`` too."""
         total = sum(len(part) for part in rows)
         nodes = []
@@ -348,16 +354,16 @@ class _DataParallelRun:
                 nodes.append(None)
                 continue
             nodes.append(self.client.submit(_train_replicas, average, name, data, plan, settings,
-                                            workers=[hint], allow_other_workers=True,
+                                            workers=hint, allow_other_workers=bool(hint),
                                             pure=False))
             tasks.append(nodes[-1])
         return nodes
 
-    def _add(self, nodes, name, tasks):
-        """One node of the tree above ``nodes``: a task adding them, the node itself
-        if it is alone, None if there is none."""
-        present = [node for node in nodes if node is not None]
-        if len(present) < 2:
+    def _add(self, values, per, name, tasks):
+        """One node of the tree above ``values`` (of ``per`` nodes each): a task adding
+        their nodes; a lone node itself, and None if there is none."""
+        present = [value for value in values if value is not None]
+        if not present or (per == 1 and len(present) == 1):
             return present[0] if present else None
         tasks.append(self.client.submit(_add_task, present, name, pure=False))
         return tasks[-1]
@@ -371,13 +377,23 @@ class _DataParallelRun:
 
 
 def group_size(n_chunks, n_threads, split_every):
-    """How many consecutive chunks one task trains: the largest power of
-    ``split_every`` (a whole subtree of the tree of sums) that leaves at least
-    ``n_threads`` groups, or all the chunks in one group where they are fewer."""
-    size = 1
-    while size < n_chunks and math.ceil(n_chunks / (size * split_every)) >= n_threads:
-        size *= split_every
-    return size
+    """``(subtree, per_group)``: one task trains ``per_group`` whole subtrees of
+    ``subtree`` consecutive chunks (a power of ``split_every``), ``per_group``
+    dividing ``split_every``, so that the tasks above add whole nodes of the same
+    tree.  The most chunks a task that leaves at least ``n_threads`` groups, or
+    all of them in one group where they are fewer."""
+    best, subtree = (1, 1), 1
+    while True:
+        for per_group in range(1, split_every):
+            if split_every % per_group:
+                continue
+            size = subtree * per_group
+            if math.ceil(n_chunks / size) < n_threads:
+                return best
+            best = (subtree, per_group)
+            if size >= n_chunks:
+                return best
+        subtree *= split_every
 
 
 def _training_arrays(net, X, y):
@@ -443,13 +459,15 @@ def _start_of_epoch(state):
 
 
 def _train_replicas(average, name, data, plan, settings):
-    """The partial sum of a group: a replica of the ``average`` trained on each
-    ``(chunk, rows, share)`` of ``plan`` that has rows, then their subtree of sums."""
+    """The partial sums of a group: a replica of the ``average`` trained on each
+    ``(chunk, rows, share)`` of ``plan`` that has rows, then the sum of each subtree."""
     try:
         X, y = data
         leaves = [_train_replica(average.state, X[rows], y[rows], chunk, share, settings)
                   if len(rows) else None for chunk, rows, share in plan]
-        return _subtree_sum(leaves, settings["split_every"])
+        size = settings["subtree"]
+        return [_subtree_sum(leaves[i:i + size], settings["split_every"])
+                for i in range(0, len(leaves), size)]
     except Exception as error:
         raise _RoundFailed(name, error) from error
 
@@ -525,19 +543,24 @@ def _sum(nodes, owned=False):
                     sum((node.tally for node in present), _NOTHING))
 
 
-def _add_task(nodes, name):
-    """A task of the tree: ``nodes`` added."""
+def _add_task(values, name):
+    """A task of the tree: the nodes of ``values`` added, as a list of one."""
     try:
-        return _sum(nodes)
+        return [_sum(_nodes(values))]
     except Exception as error:
         raise _RoundFailed(name, error) from error
 
 
-def _average_round(nodes, previous, name):
-    """The round's root: the top ``nodes`` added into the average that the next round
-    starts from, after the ``previous`` one.  ``FloatingPointError`` (as ``_RoundFailed``)
-    if it is not finite."""
-    total = _sum(nodes)
+def _nodes(values):
+    """The nodes that ``values`` (lists of nodes, or None) hold, in order."""
+    return [node for value in values if value is not None for node in value]
+
+
+def _average_round(values, previous, name):
+    """The round's root: the top nodes in ``values`` added into the average that the
+    next round starts from, after the ``previous`` one.  ``FloatingPointError`` (as
+    ``_RoundFailed``) if it is not finite."""
+    total = _sum(_nodes(values))
     if not np.isfinite(total.parameters).all():
         raise _RoundFailed(name, FloatingPointError(
             f"the averaged parameters are not finite after {name}; try a smaller "

@@ -476,10 +476,12 @@ def test_dask_estimators_scale_the_replicas_rate(client, digits):
 
 
 @pytest.mark.parametrize("n_chunks, n_threads, split_every, expected", [
-    (1, 2, 4, 1), (2, 2, 4, 1), (8, 2, 4, 4), (64, 2, 4, 16), (256, 2, 4, 64),
-    (64, 16, 4, 4), (16, 16, 4, 1), (5, 2, 4, 4), (3, 1, 4, 4), (64, 2, 8, 8)])
-def test_a_task_trains_a_whole_subtree_of_chunks(n_chunks, n_threads, split_every, expected):
-    # A power of split_every, leaving at least as many groups as threads.
+    (1, 2, 4, (1, 1)), (2, 2, 4, (1, 1)), (2, 1, 4, (1, 2)), (8, 2, 4, (4, 1)),
+    (64, 2, 4, (16, 2)), (256, 2, 4, (64, 2)), (64, 16, 4, (4, 1)), (16, 16, 4, (1, 1)),
+    (5, 2, 4, (4, 1)), (3, 1, 4, (4, 1)), (64, 2, 8, (8, 4))])
+def test_a_task_trains_whole_subtrees_of_chunks(n_chunks, n_threads, split_every, expected):
+    # Subtrees of a power of split_every chunks, a divisor of split_every of them a
+    # task: as many chunks as leave at least as many tasks as threads.
     assert dd.group_size(n_chunks, n_threads, split_every) == expected
 
 
@@ -570,7 +572,7 @@ def test_a_round_is_a_tree_of_o_k_dependencies_and_log_k_depth(threads_client, d
 
 def test_many_chunks_give_the_same_model_on_any_cluster_and_placement(client, threads_client,
                                                                       digits):
-    # 16 threads: 16 tasks of 4 chunks; 2 processes: 4 tasks of 16 chunks.
+    # 16 threads: 16 tasks of 4 chunks; 2 processes: 2 tasks of twice 16 chunks.
     on_threads, threads_history = fit_64_chunks(digits, threads_client, uneven=True)
     on_processes, history = fit_64_chunks(digits, client, uneven=True)
     # Every chunk persisted on one worker, where Dask spread them before.
