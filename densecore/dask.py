@@ -134,8 +134,8 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     averaging every replica with every other would have k².
 
     Chunks are not workers: one task trains the replicas of a run of
-    consecutive chunks (a whole subtree of the tree of sums, gathered onto one
-    worker once per call) and sends on their partial sum alone, so that a round
+    consecutive chunks (whole subtrees of the tree of sums, gathered onto one
+    worker once per call) and sends on their partial sums alone, so that a round
     has about as many training tasks as the cluster has threads, however
     finely ``X`` is chunked.  The result is decided by ``seed``, the chunks
     (their number, sizes and order) and ``split_every``: not by the number of
