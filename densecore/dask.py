@@ -292,7 +292,7 @@ class _DataParallelRun:
                   for start in range(0, len(chunks), size)]
         # No hint for a cluster whose workers have yet to come (an adaptive one).
         hints = [[threads[i % len(threads)]] if threads else None for i in range(len(groups))]
-        data = [self.client.submit(_concatenate_rows, [chunks[j] for j in group],
+        data = [self.client.submit(_gather_rows, [chunks[j] for j in group],
                                    workers=hint, allow_other_workers=bool(hint), pure=False)
                 for group, hint in zip(groups, hints)]
         return groups, data, hints
@@ -345,11 +345,9 @@ class _DataParallelRun:
         total = sum(len(part) for part in rows)
         nodes = []
         for group, data, hint in zip(self.groups, self.data, self.hints):
-            # Row numbers within the group's concatenated chunks, and each chunk's
-            # weight in the average: its share of the round's samples.
-            offsets = np.cumsum([0, *(self.sizes[j] for j in group)])
-            plan = [(j, offset + rows[j], len(rows[j]) / total)
-                    for j, offset in zip(group, offsets)]
+            # Each chunk's rows, and its weight in the average: its share of the
+            # round's samples.
+            plan = [(j, rows[j], len(rows[j]) / total) for j in group]
             if not any(len(part) for _, part, _ in plan):
                 nodes.append(None)
                 continue
@@ -417,11 +415,10 @@ def _chunk_futures(client, X, y):
     return list(zip(futures[:len(parts) // 2], futures[len(parts) // 2:]))
 
 
-def _concatenate_rows(chunks):
-    """``(X, y)`` of a group: its chunks' rows one after the other (a lone chunk as it is)."""
-    if len(chunks) == 1:
-        return chunks[0]
-    return tuple(np.concatenate(arrays) for arrays in zip(*chunks))
+def _gather_rows(chunks):
+    """A group's ``[(X, y)]``, a pair per chunk, held by the worker that runs this task
+    (no copy of the chunks it held already)."""
+    return chunks
 
 
 class _Partial(NamedTuple):
@@ -460,11 +457,11 @@ def _start_of_epoch(state):
 
 def _train_replicas(average, name, data, plan, settings):
     """The partial sums of a group: a replica of the ``average`` trained on each
-    ``(chunk, rows, share)`` of ``plan`` that has rows, then the sum of each subtree."""
+    ``(chunk, rows, share)`` of ``plan`` that has rows (of the chunk's ``(X, y)`` in
+    ``data``), then the sum of each subtree."""
     try:
-        X, y = data
         leaves = [_train_replica(average.state, X[rows], y[rows], chunk, share, settings)
-                  if len(rows) else None for chunk, rows, share in plan]
+                  if len(rows) else None for (X, y), (chunk, rows, share) in zip(data, plan)]
         size = settings["subtree"]
         return [_subtree_sum(leaves[i:i + size], settings["split_every"])
                 for i in range(0, len(leaves), size)]

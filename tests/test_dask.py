@@ -549,7 +549,7 @@ def test_a_round_is_a_tree_of_o_k_dependencies_and_log_k_depth(threads_client, d
     for key, keys in dependencies.items():
         below = sorted(kinds[dep] for dep in keys)
         if kinds[key] == "_train_replicas":  # the round before's root and its rows
-            assert len(keys) == 2 and "_concatenate_rows" in below
+            assert len(keys) == 2 and "_gather_rows" in below
             assert {"_average_round", "_start_of_epoch"} & set(below)
         elif kinds[key] == "_add_task":
             assert below == ["_train_replicas"] * 4
@@ -566,7 +566,7 @@ def test_a_round_is_a_tree_of_o_k_dependencies_and_log_k_depth(threads_client, d
     # tasks adding 4 of those, the root.
     assert {depth(root) for root in roots} == {3}
     per_round = sum(len(dependencies[key]) for key in dependencies
-                    if kinds[key] != "_concatenate_rows") / len(roots)
+                    if kinds[key] != "_gather_rows") / len(roots)
     assert per_round <= 3 * 64  # O(k), where all-to-all was k**2 = 4096
 
 
