@@ -3,7 +3,7 @@
 import argparse
 import dataclasses
 
-from benchmarks import data_parallel, estimators, scaling, suite
+from benchmarks import data_parallel, data_parallel_overhead, estimators, scaling, suite
 
 
 def positive(text):
@@ -24,8 +24,10 @@ def main(argv=None):
                         help="cap the samples of every workload (default: each one's own)")
     parser.add_argument("--only", default="",
                         help="run only the workloads whose label contains this text, the "
-                             f"estimators' section's being {estimators.LABEL!r} and the "
-                             f"data-parallel section's {data_parallel.LABEL!r}")
+                             f"estimators' section's being {estimators.LABEL!r}, the "
+                             f"data-parallel section's {data_parallel.LABEL!r} and its "
+                             f"overhead's {data_parallel_overhead.LABEL!r} (so "
+                             "'data-parallel' selects both)")
     parser.add_argument("--workers", type=positive, nargs="+", metavar="N",
                         help="data-parallel worker counts: 1 is always measured, counts "
                              "above the cores are skipped "
@@ -48,7 +50,8 @@ def main(argv=None):
                                    **{name: value for name, value in given.items()
                                       if value is not None})
     if args.quick:
-        suite.run(args.samples, args.only, repeats=1, min_time=0, parallel=parallel, quick=True)
+        suite.run(args.samples, args.only, repeats=1, min_time=0, parallel=parallel, quick=True,
+                  overhead=data_parallel_overhead.QUICK)
     else:
         suite.run(args.samples, args.only, parallel=parallel)
 

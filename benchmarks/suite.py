@@ -4,7 +4,7 @@ import os
 import platform
 import sys
 
-from benchmarks import data_parallel, estimators, latency, memory, timing
+from benchmarks import data_parallel, data_parallel_overhead, estimators, latency, memory, timing
 from benchmarks.peers import PEERS
 from benchmarks.report import columns, verdict
 from benchmarks.workloads import GEMM_GOALS, WORKLOADS
@@ -92,10 +92,10 @@ def report(results):
 
 
 def run(samples=None, only="", repeats=5, min_time=0.2, parallel=data_parallel.Settings(),
-        out=print, quick=False):
-    """Measure the workloads, then the estimators', the latency and the data-parallel
-    sections (the last with ``parallel``), whose label contains ``only``; print the
-    report with ``out``.
+        out=print, quick=False, overhead=data_parallel_overhead.Settings()):
+    """Measure the workloads, then the estimators', the latency, the data-parallel
+    (with ``parallel``) and its overhead (with ``overhead``) sections, whose label
+    contains ``only``; print the report with ``out``.
 
     ``samples`` caps every workload's sample count; ``quick`` makes the
     estimators' and the latency sections smoke runs.  Progress goes to stderr.
@@ -128,3 +128,6 @@ def run(samples=None, only="", repeats=5, min_time=0.2, parallel=data_parallel.S
     if only in data_parallel.LABEL:
         out("")
         data_parallel.run(parallel, out)
+    if only in data_parallel_overhead.LABEL:
+        out("")
+        data_parallel_overhead.run(overhead, out)

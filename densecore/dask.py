@@ -14,6 +14,7 @@ Importing this module needs ``dask[distributed]`` and scikit-learn (the
 ``dask`` and ``sklearn`` extras); ``import densecore`` imports neither.
 """
 import math
+import threading
 from numbers import Integral
 from typing import NamedTuple
 
@@ -118,26 +119,43 @@ def _map_rows(model, method, X):
 
 def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="sgd",
         sync_every=1, seed=None, shuffle=True, alpha=0.0, clip_norm=None, client=None,
-        callbacks=None, verbose=False, scaling="linear", warmup=0):
+        callbacks=None, verbose=False, scaling="linear", warmup=0, split_every=4):
     """Train ``net`` in place on Dask arrays by synchronous local SGD; return the history.
 
-    Each row chunk of ``X`` trains a replica of ``net`` on the worker that
-    holds it.  A round is ``sync_every`` mini-batches of every replica, as
-    :meth:`Network.partial_fit` runs them; a task on a worker then averages the
-    replicas' parameters and optimizer state, weighted by the samples each saw
-    in the round, and the next round starts from that average.  The rounds of
-    an epoch are submitted together, so the workers pass the average to each
-    other without waiting for the client, which gathers it once per epoch.  An
-    epoch visits every chunk's rows once, in an order drawn per chunk from one
-    generator seeded by ``seed``: with a single chunk, the batches and the
-    result are those of ``Network.fit`` with the same ``seed``.
+    Each row chunk of ``X`` trains a replica of ``net``.  A round is
+    ``sync_every`` mini-batches of every replica, as
+    :meth:`Network.partial_fit` runs them; the replicas' parameters and
+    optimizer state are then averaged, weighted by the samples each saw in the
+    round, and every replica of the next round starts from that average.  The
+    average is a tree of partial sums over the chunks in their row order, each
+    node adding up to ``split_every`` nodes below it (as dask.array's
+    reductions), and its root is one value that the next round's tasks share:
+    a round has O(k) dependencies and O(log k) depth for k chunks, where
+    averaging every replica with every other would have k².
+
+    Chunks are not workers: one task trains the replicas of a run of
+    consecutive chunks (whole subtrees of the tree of sums, gathered onto one
+    worker once per call) and sends on their partial sums alone, so that a round
+    has about as many training tasks as the cluster has threads, however
+    finely ``X`` is chunked.  The result is decided by ``seed``, the chunks
+    (their number, sizes and order) and ``split_every``: not by the number of
+    workers, which only sets how many chunks a task trains, nor by where Dask
+    places the chunks.  The same seed and chunks give the same model, bit for
+    bit, on any cluster.
+
+    The rounds of an epoch are submitted together, so the workers pass the
+    average on without waiting for the client, which gathers it once per
+    epoch.  An epoch visits every chunk's rows once, in an order drawn per
+    chunk from one generator seeded by ``seed``: with a single chunk, the
+    batches and the result are those of ``Network.fit`` with the same ``seed``.
 
     Parameters
     ----------
     net : Network
         Trained in place; it starts from a fresh optimizer state, as ``Network.fit``.
     X : dask.array.Array of shape (n_samples, n_features)
-        Chunked along rows; one chunk per worker is the classic setting.
+        Chunked along rows: each chunk trains one replica.  Finer chunks are
+        more replicas (of fewer samples each), not more tasks.
     y : dask.array.Array of shape (n_samples,) or (n_samples, n_outputs)
         Labels or targets, as ``Network.fit`` takes them; rechunked to the row
         chunks of ``X``.
@@ -149,8 +167,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
         Draws the order of each epoch and, where ``net`` has dropout, first the
         key of the masks (a chunk's replicas use the key plus the chunk's number
         times ``DROPOUT_KEY_STRIDE``; their step count goes on from the
-        network's).  The same seed and the same chunks give the same model, bit
-        for bit, wherever Dask places the chunks.
+        network's).
     shuffle : bool
         Whether each epoch visits each chunk's rows in a new random order, or
         in the order of the rows.
@@ -175,6 +192,10 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
         Epochs over which the rate grows linearly from ``learning_rate`` to
         ``k`` times it (Goyal et al.'s gradual warm-up, for many replicas or
         large rates).
+    split_every : int, default 4
+        The fan-in of the tree of partial sums: larger is fewer tasks and
+        levels per round, and more data into each of them.  It decides the
+        order of the additions, and so the last bits of the result.
 
     Returns
     -------
@@ -197,7 +218,9 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     last epoch that completed: finite, and never a partial average.  A worker
     that dies is Dask's to recover: the chunks and averages it held are
     recomputed from the graph (back to the start of the epoch at most), and
-    the result is the same as without the failure.
+    the result is the same as without the failure.  docs/data-parallel.md
+    gives each round's traffic and dependencies, and a choice of
+    ``sync_every``, for clusters of up to a thousand workers.
     """
     client = default_client() if client is None else client
     epochs = non_negative_int(epochs, "epochs")
@@ -207,7 +230,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
     warmup = non_negative_int(warmup, "warmup")
     run = _DataParallelRun(client, net, X, y, batch_size=batch_size, sync_every=sync_every,
                            optimizer=optimizer, alpha=alpha, clip_norm=clip_norm, seed=seed,
-                           shuffle=shuffle)
+                           shuffle=shuffle, split_every=split_every)
     schedule = training.Constant(learning_rate)
     if scaling == "linear":
         schedule = training.Scaled(schedule, run.replicas, warmup)
@@ -218,26 +241,31 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=0.01, optimizer="s
 class _DataParallelRun:
     """A network trained on the row chunks of Dask arrays, one epoch at a time.
 
-    The arrays are persisted on the workers once; each :meth:`epoch` runs its
-    rounds there and leaves the averaged parameters in the network.
+    The chunks are gathered once into groups of consecutive chunks, a group a
+    task of each round; each :meth:`epoch` runs its rounds on the workers and
+    leaves the averaged parameters in the network.
     """
 
     def __init__(self, client, net, X, y, *, batch_size, sync_every, optimizer, alpha,
-                 clip_norm, seed, shuffle, l2_per_sample=False):
+                 clip_norm, seed, shuffle, l2_per_sample=False, split_every=4):
         if not isinstance(net, Network):
             raise TypeError(f"net must be a densecore Network, got {type(net).__name__}")
         if not all(net.activation_names):
             raise ValueError("data-parallel training needs named activations, got a "
                              "Python-callable activation")
         self.span = positive_int(batch_size, "batch_size") * positive_int(sync_every, "sync_every")
+        self.split_every = positive_int(split_every, "split_every")
+        if self.split_every < 2:
+            raise ValueError(f"split_every must be at least 2, got {split_every}")
         X, y = client.persist(list(_training_arrays(net, X, y)))
         self.client, self.net = client, net
-        self.chunks = _chunk_futures(client, X, y)
         self.sizes = X.chunks[0]
         self.replicas = sum(1 for size in self.sizes if size)  # the chunks that hold rows
         self.n_rounds = max(math.ceil(size / self.span) for size in self.sizes)
+        self.groups, self.data, self.hints = self._gather_groups(_chunk_futures(client, X, y))
         self.settings = {"batch_size": batch_size, "alpha": alpha, "clip_norm": clip_norm,
-                         "l2_per_sample": l2_per_sample}
+                         "l2_per_sample": l2_per_sample, "split_every": self.split_every,
+                         "subtree": self.subtree}
         optimizer = optimizers.get(optimizer)
         if optimizer.full_batch:
             raise ValueError(f"data-parallel training averages mini-batch SGD replicas; "
@@ -251,6 +279,24 @@ class _DataParallelRun:
         self.rng = rng if shuffle else None
         self.epochs_run = 0
 
+    def _gather_groups(self, chunks):
+        """The groups of chunk numbers, a future of each group's rows and the workers each
+        is meant for.  The hints spread the groups over the cluster's threads; they
+        place work and never change a result (and a dead worker's tasks go elsewhere)."""
+        threads = sorted(address for address, n in self.client.nthreads().items()
+                         for _ in range(n))
+        self.subtree, self.per_group = group_size(len(chunks), max(1, len(threads)),
+                                                  self.split_every)
+        size = self.subtree * self.per_group
+        groups = [range(start, min(start + size, len(chunks)))
+                  for start in range(0, len(chunks), size)]
+        # No hint for a cluster whose workers have yet to come (an adaptive one).
+        hints = [[threads[i % len(threads)]] if threads else None for i in range(len(groups))]
+        data = [self.client.submit(_gather_rows, [chunks[j] for j in group],
+                                   workers=hint, allow_other_workers=bool(hint), pure=False)
+                for group, hint in zip(groups, hints)]
+        return groups, data, hints
+
     def epoch(self, learning_rate):
         """One epoch at ``learning_rate``; its logs (``loss``, and ``accuracy`` for the
         cross-entropies).  ``RuntimeError`` naming the round if one fails."""
@@ -261,37 +307,64 @@ class _DataParallelRun:
                   for r in range(self.n_rounds)]
         names = [f"round {r + 1} of {self.n_rounds} in epoch {self.epochs_run}"
                  for r in range(self.n_rounds)]
-        state, tally = self._run_rounds(rounds, names, learning_rate)
-        self.net.set_state(state)
-        return tally.logs(losses.LOSSES[self.net.loss])
+        average = self._run_rounds(rounds, names, learning_rate)
+        self.net.set_state(average.state)
+        return average.tally.logs(losses.LOSSES[self.net.loss])
 
     def _run_rounds(self, rounds, names, learning_rate):
-        """The state averaged after the last of ``rounds`` and their tally: summed loss,
-        right answers, samples and answers scored."""
+        """The :class:`_Average` after the last of ``rounds``, with their tally."""
         client, settings = self.client, {**self.settings, "learning_rate": learning_rate}
         # The starting state is data inside a task, so that Dask can recompute it
         # (and the chain of rounds after it) if the worker holding it dies.
-        replicas = [client.submit(_start_of_epoch, self.net.state(), pure=False)]
-        round_of_task, previous = {}, "the start of the epoch"
+        average = client.submit(_start_of_epoch, self.net.state(), pure=False)
+        round_of_task = {}
         for rows, name in zip(rounds, names):
-            # Each task averages the last round's replicas itself: the workers swap
-            # replicas with each other and no task waits for a separate average.
-            # The first also carries the tally of the rounds before: no task, and
-            # no round trip, per round for the client.
-            work = [(j, chunk, part) for j, (chunk, part) in enumerate(zip(self.chunks, rows))
-                    if len(part)]
-            replicas = [client.submit(_train_replica, replicas, previous, name, X, y, part,
-                                      {**settings, "chunk": j}, carries=k == 0, pure=False)
-                        for k, (j, (X, y), part) in enumerate(work)]
-            round_of_task.update(dict.fromkeys((replica.key for replica in replicas), name))
-            previous = name
+            tasks = []
+            # Each value holds a list of nodes of the tree: a group's subtrees, then one.
+            values, per = self._train_groups(average, rows, name, settings, tasks), self.per_group
+            while len(values) * per > self.split_every:
+                step = self.split_every // per
+                values = [self._add(values[i:i + step], per, name, tasks)
+                          for i in range(0, len(values), step)]
+                per = 1
+            # The root: one key that every task of the next round depends on.
+            average = client.submit(_average_round, values, average, name, pure=False)
+            tasks.append(average)
+            round_of_task.update(dict.fromkeys((task.key for task in tasks), name))
         try:
-            return client.submit(_result, replicas, previous, pure=False).result()
+            return average.result()
         except Exception as error:
             failed, cause = self._failed_round(error, round_of_task)
             raise RuntimeError(f"data-parallel training failed in {failed}: {cause!r}; the "
                                "network keeps the parameters averaged before that epoch"
                                ) from error
+
+    def _train_groups(self, average, rows, name, settings, tasks):
+        """A future of each group's partial sums after training on its ``rows`` of the
+        round (None for a group with none left), appended to ``tasks`` too."""
+        total = sum(len(part) for part in rows)
+        nodes = []
+        for group, data, hint in zip(self.groups, self.data, self.hints):
+            # Each chunk's rows, and its weight in the average: its share of the
+            # round's samples.
+            plan = [(j, rows[j], len(rows[j]) / total) for j in group]
+            if not any(len(part) for _, part, _ in plan):
+                nodes.append(None)
+                continue
+            nodes.append(self.client.submit(_train_replicas, average, name, data, plan, settings,
+                                            workers=hint, allow_other_workers=bool(hint),
+                                            pure=False))
+            tasks.append(nodes[-1])
+        return nodes
+
+    def _add(self, values, per, name, tasks):
+        """One node of the tree above ``values`` (of ``per`` nodes each): a task adding
+        their nodes; a lone node itself, and None if there is none."""
+        present = [value for value in values if value is not None]
+        if not present or (per == 1 and len(present) == 1):
+            return present[0] if present else None
+        tasks.append(self.client.submit(_add_task, present, name, pure=False))
+        return tasks[-1]
 
     def _failed_round(self, error, round_of_task):
         """The round that ``error`` comes from, and its cause."""
@@ -299,6 +372,26 @@ class _DataParallelRun:
             return error.round, error.error
         # KilledWorker names the task whose workers died too often.
         return round_of_task.get(getattr(error, "task", None), f"epoch {self.epochs_run}"), error
+
+
+def group_size(n_chunks, n_threads, split_every):
+    """``(subtree, per_group)``: one task trains ``per_group`` whole subtrees of
+    ``subtree`` consecutive chunks (a power of ``split_every``), ``per_group``
+    dividing ``split_every``, so that the tasks above add whole nodes of the same
+    tree.  The most chunks a task that leaves at least ``n_threads`` groups, or
+    all of them in one group where they are fewer."""
+    best, subtree = (1, 1), 1
+    while True:
+        for per_group in range(1, split_every):
+            if split_every % per_group:
+                continue
+            size = subtree * per_group
+            if math.ceil(n_chunks / size) < n_threads:
+                return best
+            best = (subtree, per_group)
+            if size >= n_chunks:
+                return best
+        subtree *= split_every
 
 
 def _training_arrays(net, X, y):
@@ -322,12 +415,28 @@ def _chunk_futures(client, X, y):
     return list(zip(futures[:len(parts) // 2], futures[len(parts) // 2:]))
 
 
-class _Replica(NamedTuple):
-    """A replica after its round."""
+def _gather_rows(chunks):
+    """A group's ``[(X, y)]``, a pair per chunk, held by the worker that runs this task
+    (no copy of the chunks it held already)."""
+    return chunks
+
+
+class _Partial(NamedTuple):
+    """A node of the tree of sums: its replicas' parameters and optimizer slots, each
+    times its share of the round's samples, summed; their largest step count; and
+    what they scored."""
+
+    parameters: np.ndarray
+    slots: np.ndarray
+    step: int
+    tally: training.Tally
+
+
+class _Average(NamedTuple):
+    """A round's root: the averaged state, and the tally of the epoch up to it."""
 
     state: dict  # as Network.state gives it
-    samples: int  # its weight in the average: the samples it trained on
-    tally: training.Tally  # what it scored, and the replicas before it if it carries
+    tally: training.Tally
 
 
 class _RoundFailed(Exception):
@@ -342,62 +451,121 @@ _NOTHING = training.Tally(0.0, 0, 0, 0)
 
 
 def _start_of_epoch(state):
-    """An epoch's starting point, as a replica that scored nothing."""
-    return _Replica(state, 1, _NOTHING)
+    """An epoch's starting point, which scored nothing."""
+    return _Average(state, _NOTHING)
 
 
-def _train_replica(replicas, previous, name, X, y, rows, settings, carries):
-    """Train a replica holding the average of the ``previous`` round's ``replicas`` on
-    ``rows`` of one chunk.  One replica of each round ``carries`` the epoch's tally so far."""
+def _train_replicas(average, name, data, plan, settings):
+    """The partial sums of a group: a replica of the ``average`` trained on each
+    ``(chunk, rows, share)`` of ``plan`` that has rows (of the chunk's ``(X, y)`` in
+    ``data``), then the sum of each subtree."""
     try:
-        replica = Network.from_state(_average(replicas, previous))
-        # The replica's step count goes on from the average's; its chunk's number
-        # changes the key, so that replicas of one round draw different masks.
-        session = replica.training_session(
-            min(settings["batch_size"], len(rows)), alpha=settings["alpha"],
-            clip_norm=settings["clip_norm"], l2_per_sample=settings["l2_per_sample"],
-            rollback=False, dropout_seed=(settings["dropout_seed"]
-                                          + settings["chunk"] * DROPOUT_KEY_STRIDE) % 2 ** 64)
-        X, Y = session.data(X[rows], y[rows])
-        tally = session.epoch(X, Y, np.arange(len(rows)), settings["learning_rate"])
-        if not math.isfinite(tally.loss):
-            raise FloatingPointError("the training loss stopped being finite; try a smaller "
-                                     "learning_rate")
+        leaves = [_train_replica(average.state, X[rows], y[rows], chunk, share, settings)
+                  if len(rows) else None for (X, y), (chunk, rows, share) in zip(data, plan)]
+        size = settings["subtree"]
+        return [_subtree_sum(leaves[i:i + size], settings["split_every"])
+                for i in range(0, len(leaves), size)]
     except Exception as error:
         raise _RoundFailed(name, error) from error
-    if carries:
-        tally = sum((previous_replica.tally for previous_replica in replicas), tally)
-    return _Replica(replica.state(), len(rows), tally)
 
 
-def _result(replicas, name):
-    """The last round's average and the epoch's tally."""
+def _train_replica(state, X, y, chunk, share, settings):
+    """A leaf: a replica of ``state`` trained on the rows ``X``, ``y`` of ``chunk``,
+    weighted by ``share``."""
+    # The replica's step count goes on from the average's; its chunk's number
+    # changes the key, so that replicas of one round draw different masks.
+    session = _replica_session(state, {
+        "batch_size": min(settings["batch_size"], len(X)), "alpha": settings["alpha"],
+        "clip_norm": settings["clip_norm"], "l2_per_sample": settings["l2_per_sample"],
+        "dropout_seed": (settings["dropout_seed"] + chunk * DROPOUT_KEY_STRIDE) % 2 ** 64
+        if any(state["dropout"]) else 0})
+    X, Y = session.data(X, y)
+    tally = session.epoch(X, Y, np.arange(len(X)), settings["learning_rate"])
+    if not math.isfinite(tally.loss):
+        raise FloatingPointError("the training loss stopped being finite; try a smaller "
+                                 "learning_rate")
+    optimizer = session.optimizer_state
+    # One replica's share is 1.0: a single chunk's average is its replica exactly.
+    return _Partial(share * session.parameters, share * optimizer.slots, optimizer.step, tally)
+
+
+# The session each worker thread trained its last replica with.  Building a
+# network costs more than a round of a small model, and most of it is fresh
+# memory, which Dask's workers hand back to the system on every free
+# (MALLOC_TRIM_THRESHOLD_): a thread reuses it for the next replica of the
+# same model and settings, overwriting all it holds.
+_LAST = threading.local()
+
+
+def _replica_session(state, options):
+    """A session (with ``options``, rollback off) over a replica of ``state``: its
+    parameters, optimizer slots and step are the state's."""
+    optimizer = state["optimizer"]
+    model = ({key: value for key, value in state.items() if key != "parameters"}
+             | {"optimizer": {key: optimizer[key] for key in ("name", "settings")}})
+    last = getattr(_LAST, "session", None)
+    if last is None or last[:2] != (model, options):
+        replica = Network.from_state(state)
+        _LAST.session = last = (model, options, replica.training_session(rollback=False,
+                                                                         **options))
+    session = last[2]
+    np.copyto(session.parameters, state["parameters"])
+    np.copyto(session.optimizer_state.slots, optimizer["slots"])
+    session.optimizer_state.step = optimizer["step"]
+    return session
+
+
+def _subtree_sum(nodes, split_every):
+    """The tree of sums over ``nodes`` (None where a chunk had no rows), level by
+    level in their order: the same additions as the tasks above a group make."""
+    while len(nodes) > 1:
+        nodes = [_sum(nodes[i:i + split_every], owned=True)
+                 for i in range(0, len(nodes), split_every)]
+    return nodes[0]
+
+
+def _sum(nodes, owned=False):
+    """``nodes`` added left to right, skipping None (None if all are); into the first
+    one's arrays where this task ``owned`` them (never into a value Dask holds)."""
+    present = [node for node in nodes if node is not None]
+    if len(present) < 2:
+        return present[0] if present else None
+    parameters, slots = present[0].parameters, present[0].slots
+    if not owned:
+        parameters, slots = parameters.copy(), slots.copy()
+    for node in present[1:]:
+        parameters += node.parameters
+        slots += node.slots
+    return _Partial(parameters, slots, max(node.step for node in present),
+                    sum((node.tally for node in present), _NOTHING))
+
+
+def _add_task(values, name):
+    """A task of the tree: the nodes of ``values`` added, as a list of one."""
     try:
-        return _average(replicas, name), sum((replica.tally for replica in replicas), _NOTHING)
-    except FloatingPointError as error:
+        return [_sum(_nodes(values))]
+    except Exception as error:
         raise _RoundFailed(name, error) from error
 
 
-def _average(replicas, name):
-    """The replicas' states averaged, weighted by the samples each saw (a single
-    replica's exactly): one weighted sum per flat buffer.  ``FloatingPointError`` if
-    the average is not finite."""
-    states, samples, _ = zip(*replicas)
-    shares = [n / sum(samples) for n in samples]
+def _nodes(values):
+    """The nodes that ``values`` (lists of nodes, or None) hold, in order."""
+    return [node for value in values if value is not None for node in value]
 
-    def mean(arrays):
-        return sum(share * array for share, array in zip(shares, arrays))
 
-    parameters = mean([state["parameters"] for state in states])
-    if not np.isfinite(parameters).all():
-        raise FloatingPointError(f"the averaged parameters are not finite after {name}; "
-                                 "try a smaller learning_rate")
-    optimizer = states[0]["optimizer"]
-    if optimizer is not None:
-        # Replicas of smaller chunks may have stopped earlier in the round.
-        optimizer = {**optimizer, "slots": mean([state["optimizer"]["slots"] for state in states]),
-                     "step": max(state["optimizer"]["step"] for state in states)}
-    return {**states[0], "parameters": parameters, "optimizer": optimizer}
+def _average_round(values, previous, name):
+    """The round's root: the top nodes in ``values`` added into the average that the
+    next round starts from, after the ``previous`` one.  ``FloatingPointError`` (as
+    ``_RoundFailed``) if it is not finite."""
+    total = _sum(_nodes(values))
+    if not np.isfinite(total.parameters).all():
+        raise _RoundFailed(name, FloatingPointError(
+            f"the averaged parameters are not finite after {name}; try a smaller "
+            "learning_rate"))
+    state = previous.state
+    optimizer = {**state["optimizer"], "slots": total.slots, "step": total.step}
+    return _Average({**state, "parameters": total.parameters, "optimizer": optimizer},
+                    previous.tally + total.tally)
 
 
 # -- scikit-learn estimators ---------------------------------------------------

@@ -135,6 +135,47 @@ def test_data_parallel_skipped_without_distributed(tmp_path):
     assert not rows(report, TRAINERS, width=7)
 
 
+OVERHEAD_RUNS = ["densecore.dask.fit", "Dask floor, tree of sums", "Dask floor, trivial tasks"]
+
+
+@pytest.mark.skipif(not installed("distributed"), reason="the dask extra is not installed")
+def test_data_parallel_overhead_rows_and_targets(report):
+    """The quick run's rounds: 1 and 2 replicas of both networks beside Dask's floor, 2 and
+    8 chunks of 16-8-3 on 2 workers, and a target line each."""
+    table = {}
+    for line in report.splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) == 6 and cells[0] in OVERHEAD_RUNS:
+            table[tuple(cells[:4])] = cells[4:]
+    for workers in ("1", "2"):
+        for network in ("16-8-3", "784-512-256-10"):
+            rows = f"{int(workers) * 32}"  # batch 16, 2 rounds a chunk
+            milliseconds, vs_floor = table["densecore.dask.fit", network, rows,
+                                           f"{workers} on {workers}"]
+            assert float(milliseconds) > 0 and vs_floor.endswith("x")
+            assert float(table["Dask floor, tree of sums", network, "-",
+                               f"{workers} on {workers}"][0]) > 0
+        trivial = table["Dask floor, trivial tasks", "-", "-", f"{workers} on {workers}"]
+        assert float(trivial[0]) > 0
+    for chunks in ("2", "8"):
+        assert float(table["densecore.dask.fit", "16-8-3", "32,768", f"{chunks} on 2"][0]) > 0
+    for target in ["16-8-3, 8 chunks vs 2 on 2 workers", "16-8-3, 2 replicas vs 1",
+                   "784-512-256-10, 2 replicas vs 1",
+                   "784-512-256-10, 2 replicas vs the tree floor"]:
+        pattern = (re.escape(f"data-parallel-overhead {target}, rounds per second: ")
+                   + r"\d+\.\d\dx \(must 0\.5x\): (holds|MISSED)$")
+        assert re.search(pattern, report, re.MULTILINE), pattern
+
+
+def test_only_selects_the_overhead_section_alone():
+    """``--only data-parallel-overhead`` runs that section and no other (``--only
+    data-parallel`` runs both data-parallel sections: each label contains it)."""
+    report = quick_run("--only", "data-parallel-overhead")
+    assert "data-parallel-overhead: " in report
+    assert DATA_PARALLEL not in report and "timed alongside" not in report
+    assert "estimator fit" not in report and "latency" not in report
+
+
 ESTIMATOR_CASES = ["digits 1797x64 classifier", "synthetic 2000x50 classifier",
                    "synthetic 2000x50 regressor"]
 

@@ -470,3 +470,119 @@ def test_dask_estimators_scale_the_replicas_rate(client, digits):
     assert not np.allclose(fitted["linear"].coefs_[0], fitted[None].coefs_[0])
     restored = pickle.loads(pickle.dumps(fitted["linear"]))
     assert restored.get_params()["scaling"] == "linear" and restored.warmup == 0
+
+
+# -- the tree of partial sums -------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_chunks, n_threads, split_every, expected", [
+    (1, 2, 4, (1, 1)), (2, 2, 4, (1, 1)), (2, 1, 4, (1, 2)), (8, 2, 4, (4, 1)),
+    (64, 2, 4, (16, 2)), (256, 2, 4, (64, 2)), (64, 16, 4, (4, 1)), (16, 16, 4, (1, 1)),
+    (5, 2, 4, (4, 1)), (3, 1, 4, (4, 1)), (64, 2, 8, (8, 4))])
+def test_a_task_trains_whole_subtrees_of_chunks(n_chunks, n_threads, split_every, expected):
+    # Subtrees of a power of split_every chunks, a divisor of split_every of them a
+    # task: as many chunks as leave at least as many tasks as threads.
+    assert dd.group_size(n_chunks, n_threads, split_every) == expected
+
+
+class RecordDependencies(SchedulerPlugin):
+    """Each task that starts, in order, with the keys it depends on."""
+
+    def __init__(self):
+        self.tasks = []
+
+    async def start(self, scheduler):
+        self.scheduler = scheduler
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        if finish == "processing":
+            dependencies = [dep.key for dep in self.scheduler.tasks[key].dependencies]
+            self.tasks.append((key, dependencies))
+
+
+def kind(key):
+    return str(key).split("-")[0]
+
+
+@pytest.fixture(scope="module")
+def threads_client(tmp_path_factory):
+    """A cluster of 16 threads in this process: a task per 4 chunks of 64."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=8, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def chunks_of(n_rows, uneven):
+    """64 row chunks: even, or 63 of 22 rows and the rest, which trains on alone for
+    the last rounds of an epoch."""
+    if uneven:
+        return (22,) * 63 + (n_rows - 63 * 22,)
+    return tuple(len(part) for part in np.array_split(np.arange(n_rows), 64))
+
+
+def fit_64_chunks(digits, client, X=None, uneven=False):
+    X_train, y = digits[:2]
+    rows = chunks_of(len(X_train), uneven)
+    X = da.from_array(X_train, chunks=(rows, -1)) if X is None else X
+    net = small_network()
+    history = dd.fit(net, X, da.from_array(y, chunks=(rows,)), epochs=2, batch_size=16,
+                     learning_rate=0.01, optimizer="adam", seed=0, client=client)
+    assert X.numblocks[0] == 64
+    return net, history
+
+
+def test_a_round_is_a_tree_of_o_k_dependencies_and_log_k_depth(threads_client, digits):
+    threads_client.register_plugin(RecordDependencies(), name="record")
+    try:
+        fit_64_chunks(digits, threads_client)
+        tasks = threads_client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.plugins["record"].tasks)
+    finally:
+        threads_client.unregister_scheduler_plugin("record")
+    dependencies = dict(tasks)
+    kinds = {key: kind(key) for key in dependencies}
+    roots = [key for key in dependencies if kinds[key] == "_average_round"]
+    # 2 epochs of 2 rounds; 16 threads: 16 tasks of 4 chunks a round, summed by 4, then 1.
+    trainers = [key for key in dependencies if kinds[key] == "_train_replicas"]
+    assert len(roots) == 4 and len(trainers) == 4 * 16
+    for key, keys in dependencies.items():
+        below = sorted(kinds[dep] for dep in keys)
+        if kinds[key] == "_train_replicas":  # the round before's root and its rows
+            assert len(keys) == 2 and "_gather_rows" in below
+            assert {"_average_round", "_start_of_epoch"} & set(below)
+        elif kinds[key] == "_add_task":
+            assert below == ["_train_replicas"] * 4
+        elif kinds[key] == "_average_round":
+            assert below.count("_add_task") == 4 and len(keys) == 5  # and the round before
+
+    def depth(key):
+        """The levels of the round's tree under and including ``key``."""
+        tree = [dep for dep in dependencies[key] if kinds[dep] in ("_train_replicas",
+                                                                  "_add_task")]
+        return 1 + max(map(depth, tree), default=0)
+
+    # log_4 of 64 chunks: the tasks of 4 chunks (the first level, inside them), the
+    # tasks adding 4 of those, the root.
+    assert {depth(root) for root in roots} == {3}
+    per_round = sum(len(dependencies[key]) for key in dependencies
+                    if kinds[key] != "_gather_rows") / len(roots)
+    assert per_round <= 3 * 64  # O(k), where all-to-all was k**2 = 4096
+
+
+def test_many_chunks_give_the_same_model_on_any_cluster_and_placement(client, threads_client,
+                                                                      digits):
+    # 16 threads: 16 tasks of 4 chunks; 2 processes: 2 tasks of twice 16 chunks.
+    on_threads, threads_history = fit_64_chunks(digits, threads_client, uneven=True)
+    on_processes, history = fit_64_chunks(digits, client, uneven=True)
+    # Every chunk persisted on one worker, where Dask spread them before.
+    first = sorted(client.nthreads())[0]
+    X = da.from_array(digits[0], chunks=(chunks_of(len(digits[0]), uneven=True), -1))
+    placed, placed_history = fit_64_chunks(digits, client, client.persist(X, workers=[first]),
+                                           uneven=True)
+    assert history == threads_history == placed_history
+    for a, b, c in zip(parameters(on_processes), parameters(on_threads), parameters(placed)):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    with pytest.raises(ValueError, match="split_every must be at least 2, got 1"):
+        dd.fit(small_network(), X, da.from_array(digits[1]), split_every=1, client=client)
