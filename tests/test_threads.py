@@ -123,13 +123,13 @@ def test_joblib_workers_do_not_oversubscribe():
 
 
 @needs_openmp
-def test_idle_threads_sleep_unless_the_user_chose():
-    """libgomp loads with OMP_WAIT_POLICY=PASSIVE; the environment is left as it was."""
+def test_idle_threads_spin_briefly_unless_the_user_chose():
+    """libgomp loads with GOMP_SPINCOUNT=SPINS; the environment is left as it was."""
     code = "import os, densecore; print(os.environ.get('OMP_WAIT_POLICY'))"
     environment = {name: value for name, value in os.environ.items()
                    if name not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     # libgomp's verbose display shows the spins before an idle thread sleeps.
-    for chosen, spins in [(None, "0"), ("ACTIVE", "30000000000")]:
+    for chosen, spins in [(None, _threads.SPINS), ("ACTIVE", "30000000000")]:
         extra = {} if chosen is None else {"OMP_WAIT_POLICY": chosen}
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               env={**environment, **extra, "OMP_DISPLAY_ENV": "VERBOSE"},
