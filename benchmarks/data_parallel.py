@@ -81,7 +81,12 @@ class Row(NamedTuple):
 
 def run(settings, out=print):
     """Measure in a child process that holds BLAS to one thread; hand its lines to ``out``."""
-    done = subprocess.run([sys.executable, "-m", "benchmarks.data_parallel",
+    run_section(__name__, settings, out)
+
+
+def run_section(module, settings, out):
+    """Run ``python -m module SETTINGS`` with BLAS on one thread; hand its lines to ``out``."""
+    done = subprocess.run([sys.executable, "-m", module,
                            json.dumps(dataclasses.asdict(settings))],
                           env={**os.environ, **ONE_THREAD}, cwd=ROOT,
                           stdout=subprocess.PIPE, text=True, check=True)

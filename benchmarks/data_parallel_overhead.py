@@ -24,15 +24,13 @@ import dataclasses
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from typing import NamedTuple
 
 import numpy as np
 
-from benchmarks import ROOT
-from benchmarks.data_parallel import ONE_THREAD, EpochClock
+from benchmarks.data_parallel import EpochClock, run_section
 from benchmarks.report import columns, verdict
 
 LABEL = "data-parallel-overhead"
@@ -76,12 +74,7 @@ class Row(NamedTuple):
 
 def run(settings, out=print):
     """Measure in a child process that holds BLAS to one thread; hand its lines to ``out``."""
-    done = subprocess.run([sys.executable, "-m", "benchmarks.data_parallel_overhead",
-                           json.dumps(dataclasses.asdict(settings))],
-                          env={**os.environ, **ONE_THREAD}, cwd=ROOT,
-                          stdout=subprocess.PIPE, text=True, check=True)
-    for line in done.stdout.splitlines():
-        out(line)
+    run_section(__name__, settings, out)
 
 
 def main(settings):
