@@ -12,10 +12,11 @@ and an estimator's fitted attributes (``network_``, ``classes_``,
 :mod:`densecore.network` nor :mod:`densecore.sklearn`, and ``save_onnx`` on
 either can import it without a cycle.
 
-skl2onnx: :func:`register_skl2onnx` registers converters for
-:class:`~densecore.sklearn.DenseClassifier` and
-:class:`~densecore.sklearn.DenseRegressor` (and the Dask estimators, their
-subclasses), built from the same functions as :func:`to_onnx`, so that
+skl2onnx: :func:`register_converter` registers a converter for an estimator
+class, built from the same functions as :func:`to_onnx`, and
+:func:`densecore.sklearn.register_skl2onnx` registers
+:class:`~densecore.sklearn.DenseClassifier`,
+:class:`~densecore.sklearn.DenseRegressor` and their subclasses, so that
 ``skl2onnx.to_onnx`` converts a pipeline ending in one as it converts one
 ending in an MLP.  Registration is a call, not a side effect of an import:
 importing skl2onnx imports scikit-learn and took about twice as long again as
@@ -33,7 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 from densecore import __version__, _layout, kernels
 from densecore._validation import float_dtype
 
-__all__ = ["ACTIVATION_NODES", "DEFAULT_OPSET", "MIN_OPSET", "register_skl2onnx", "save",
+__all__ = ["ACTIVATION_NODES", "DEFAULT_OPSET", "MIN_OPSET", "register_converter", "save",
            "to_onnx"]
 
 # Opset 13 is the first whose Softmax, ArgMax and Gather take the forms used here;
@@ -402,36 +403,20 @@ def _regressor_shapes(operator):
     operator.outputs[0].type = kind(shape=[n, operator.raw_operator.n_outputs_])
 
 
-def register_skl2onnx():
-    """Register densecore's estimators with skl2onnx (needs scikit-learn and skl2onnx).
+def register_converter(estimator, *, classifier):
+    """Register ``estimator``, a densecore estimator class, with skl2onnx (needs
+    skl2onnx): its shape calculator and converter, through the graph of
+    :func:`to_onnx`; ``classifier`` says whether it is a
+    :class:`~densecore.sklearn.DenseClassifier` (or a subclass of one).
 
-    After this call ``skl2onnx.to_onnx`` (and ``convert_sklearn``) converts
-    :class:`~densecore.sklearn.DenseClassifier`,
-    :class:`~densecore.sklearn.DenseRegressor` and their Dask subclasses, alone
-    or as the last step of a pipeline, through the graph of :func:`to_onnx`.
-    A classifier has skl2onnx's MLPClassifier outputs and options: ``label``
-    and ``probabilities``, which is a ZipMap (a list of dicts; float32 only, in
-    onnxruntime) by default and a tensor with ``options={"zipmap": False}``;
-    ``nocl`` and ``output_class_labels`` as skl2onnx defines them.  Calling it
-    again changes nothing.
-
-    Registration is explicit, not done on import: importing skl2onnx imports
-    scikit-learn and is slow, which exporting a plain network need not pay.
+    skl2onnx finds a converter by the model's exact class, so each class needs
+    its own; :func:`densecore.sklearn.register_skl2onnx` registers densecore's.
+    Registering a class again changes nothing.
     """
     from skl2onnx import update_registered_converter
 
-    from densecore.sklearn import DenseClassifier, DenseRegressor
-
-    estimators = [DenseClassifier, DenseRegressor]
-    try:  # skl2onnx finds a converter by the model's exact class
-        from densecore.dask import DaskDenseClassifier, DaskDenseRegressor
-        estimators += [DaskDenseClassifier, DaskDenseRegressor]
-    except ImportError:  # the dask extra is optional
-        pass
-    for estimator in estimators:
-        classifier = issubclass(estimator, DenseClassifier)
-        update_registered_converter(
-            estimator, f"Densecore{estimator.__name__}",
-            _classifier_shapes if classifier else _regressor_shapes,
-            _convert_classifier if classifier else _convert_regressor,
-            options=CLASSIFIER_OPTIONS if classifier else None)
+    update_registered_converter(
+        estimator, f"Densecore{estimator.__name__}",
+        _classifier_shapes if classifier else _regressor_shapes,
+        _convert_classifier if classifier else _convert_regressor,
+        options=CLASSIFIER_OPTIONS if classifier else None)

@@ -27,7 +27,7 @@ from densecore import _serialization, activations, losses, optimizers, training
 from densecore._validation import dropout_rates, sample_weights
 from densecore.network import Network
 
-__all__ = ["DenseClassifier", "DenseRegressor"]
+__all__ = ["DenseClassifier", "DenseRegressor", "register_skl2onnx"]
 
 # The one activation scikit-learn names otherwise ("logistic" for sigmoid).
 SKLEARN_NAMES = {"sigmoid": "logistic"}
@@ -1137,3 +1137,32 @@ class DenseRegressor(RegressorMixin, _DenseBase):
     def _validation_score(self, y, outputs, sample_weight=None):
         return r2_score(y, outputs.ravel() if outputs.shape[1] == 1 else outputs,
                         sample_weight=sample_weight)
+
+
+def register_skl2onnx():
+    """Register densecore's estimators with skl2onnx (needs skl2onnx and the
+    ``onnx`` extra).
+
+    After this call ``skl2onnx.to_onnx`` (and ``convert_sklearn``) converts
+    :class:`DenseClassifier`, :class:`DenseRegressor` and every subclass of
+    them defined so far (the Dask estimators, once :mod:`densecore.dask` is
+    imported), alone or as the last step of a pipeline, through the graph of
+    :func:`densecore.onnx.to_onnx`.  A classifier has skl2onnx's MLPClassifier
+    outputs and options: ``label`` and ``probabilities``, which is a ZipMap (a
+    list of dicts; float32 only, in onnxruntime) by default and a tensor with
+    ``options={"zipmap": False}``; ``nocl`` and ``output_class_labels`` as
+    skl2onnx defines them.  Calling it again changes nothing.
+
+    Registration is explicit, not done on import: importing skl2onnx imports
+    onnx and is slow, which fitting an estimator need not pay.
+    """
+    from densecore import onnx
+
+    for base in (DenseClassifier, DenseRegressor):
+        for estimator in _with_subclasses(base):
+            onnx.register_converter(estimator, classifier=base is DenseClassifier)
+
+
+def _with_subclasses(cls):
+    """``cls`` and every subclass of it defined so far."""
+    return [cls, *(sub for child in cls.__subclasses__() for sub in _with_subclasses(child))]

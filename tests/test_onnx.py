@@ -286,7 +286,7 @@ def test_dask_classifier_exports(client):
 @pytest.fixture
 def registered():
     skl2onnx = pytest.importorskip("skl2onnx")
-    from densecore.onnx import register_skl2onnx
+    from densecore.sklearn import register_skl2onnx
 
     register_skl2onnx()
     register_skl2onnx()  # a second call changes nothing
