@@ -1,8 +1,8 @@
 """The threads of densecore's compiled products: a team of its own, BLAS on one.
 
 A product of at least ``TEAM_WORK`` multiply-adds runs in fixed blocks of its
-output units shared by a team of OpenMP threads (``densecore._core``), each block
-one call of single-threaded BLAS: the blocks never depend on the thread count,
+rows or columns shared by a team of OpenMP threads (``densecore._core``), each
+block one call of single-threaded BLAS: the blocks never depend on the thread count,
 so neither do the results.  So while the compiled epoch or a large prediction
 runs, BLAS is held to one thread (threadpoolctl), which is also what small
 products want: with two OpenBLAS threads, 784-128-10 trained at batch 1 ran

@@ -23,7 +23,6 @@ from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cython cimport floating
 from libc.limits cimport INT_MAX
 from libc.math cimport sqrt
-from libc.string cimport memcpy
 cimport densecore._core as core
 from densecore.kernels cimport BINARY_CROSS_ENTROPY, CROSS_ENTROPY
 
@@ -62,13 +61,6 @@ cdef struct Settings:
     double epsilon
     bint nesterov
     bint fused        # plain SGD: W -= lr * delta.T @ x straight from the backward pass
-
-
-cdef void _gather(const floating* source, floating* batch, const Py_ssize_t* rows,
-                  Py_ssize_t count, Py_ssize_t width) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(count):
-        memcpy(batch + i * width, source + rows[i] * width, width * sizeof(floating))
 
 
 cdef Py_ssize_t _argmax(const floating* row, int cols) noexcept nogil:
@@ -286,10 +278,10 @@ cdef double _epoch(DenseLayer* layers, int n_layers, const Settings* settings,
         if csr != NULL:
             batch.rows = &order[start]
         else:
-            _gather(X, x_batch, &order[start], rows, layers[0].n_in)
-        _gather(&Y[0, 0], &y_batch[0, 0], &order[start], rows, Y.shape[1])
+            core.gather_rows(X, &order[start], rows, layers[0].n_in, x_batch)
+        core.gather_rows(&Y[0, 0], &order[start], rows, Y.shape[1], &y_batch[0, 0])
         if weight != NULL:
-            _gather(weight, &w_batch[0, 0], &order[start], rows, 1)
+            core.gather_rows(weight, &order[start], rows, 1, &w_batch[0, 0])
             if core.sum_of(batch_weight, rows) == 0:  # nothing to learn from: no step
                 start += rows
                 continue

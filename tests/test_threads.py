@@ -71,12 +71,15 @@ def test_threadpoolctl_lowers_the_team(threads):
 
 
 def test_block_plan_is_a_function_of_the_shape():
-    blocks, width = _core.block_plan(BATCH, SIZES[1], SIZES[0])
-    assert blocks > 1 and width % 64 == 0 and blocks * width >= SIZES[1]
-    assert _core.block_plan(1, 512, 784) == (1, 0)  # one sample: a gemv, whole
-    assert _core.block_plan(32, 64, 32) == (1, 0)  # under the threshold: whole
+    edges = _core.block_plan(BATCH, SIZES[1], SIZES[0])
+    assert edges == (0, 128, 256)  # the columns, in two blocks of 128
+    # A power of two of blocks, of whole grains of 16, as even as they go.
+    assert _core.block_plan(512, 784, 128) == (0, 192, 384, 576, 784)
+    assert _core.block_plan(1024, 512, 784) == tuple(range(0, 1025, 128))  # the rows
+    assert _core.block_plan(1, 512, 784) == (0, 512)  # one sample: a gemv, whole
+    assert _core.block_plan(32, 64, 32) == (0, 64)  # under the threshold: whole
     densecore.set_num_threads(1)
-    assert _core.block_plan(BATCH, SIZES[1], SIZES[0]) == (blocks, width)
+    assert _core.block_plan(BATCH, SIZES[1], SIZES[0]) == edges
 
 
 def _trained(dtype, optimizer, n_threads, threads, sparse=False):
@@ -96,7 +99,7 @@ def _trained(dtype, optimizer, n_threads, threads, sparse=False):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 def test_results_do_not_depend_on_the_thread_count(dtype, optimizer, sparse, threads):
-    assert _core.block_plan(BATCH, SIZES[2], SIZES[1])[0] > 1  # the team splits
+    assert len(_core.block_plan(BATCH, SIZES[2], SIZES[1])) > 2  # the team splits
     runs = [_trained(dtype, optimizer, n, threads, sparse) for n in (1, 2, 3)]
     (state, predicted), others = runs[0], runs[1:]
     assert optimizer != "adam" or state["optimizer"]["slots"].any()
