@@ -104,9 +104,9 @@ cdef bint known_loss(int loss) noexcept nogil
 # d_s of ``steps`` (count x n_out) and applied together at its end, each sample's
 # forward adding those held before it to its product with the block's starting W:
 # (W + sum_{r<s} d_r x_r.T) x_s = W x_s + sum_{r<s} (x_r . x_s) d_r.  Two products
-# per block take the place of two passes over W per sample.  The values of a step
-# then forward per sample, to rounding.  The bias is not held back: the caller
-# updates b with each d_s.
+# with W per block (single BLAS calls, never the thread team) take the place of two
+# passes over W per sample.  The values of a step then forward per sample, to
+# rounding.  The bias is not held back: the caller updates b with each d_s.
 #
 # products = x W.T (count x n_out), gram = x x.T (count x count), steps = 0.
 cdef void hold_steps(const floating* x, int count, const floating* W, floating* products,

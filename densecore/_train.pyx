@@ -261,8 +261,7 @@ cdef double _full_batch(DenseLayer* layers, int n_layers, const Settings* settin
 cdef enum:
     # Samples per block of held-back first-layer steps (see densecore._core.hold_steps).
     # Online SGD on 784-128-10 float64, us per sample on a loaded 2-core Zen 4: 12.6
-    # at 4, 11.6 at 8, 14.0 at 16; at 32 the block's products reach TEAM_WORK and wake
-    # the thread team (20 to 30).  Without blocks, 20.5.
+    # at 4, 11.6 at 8, 14.0 at 16.  Without blocks, 20.5.
     ONLINE_BLOCK = 8
 
 
