@@ -113,13 +113,26 @@ cdef bint known_activation(int activation) noexcept nogil
 # Whether ``loss`` is a code that loss_gradient knows.
 cdef bint known_loss(int loss) noexcept nogil
 
-# One plain SGD step of a layer on one sample and the next sample's forward, in one
-# pass over W, a few rows at a time (updated, then multiplied while in cache; a row
-# whose delta is 0, relu's zeros, is not updated at all): W += scale * delta x.T and
-# b += scale * delta (scale = -learning rate), then forward(x_next) into signal and
-# out.  The values of accumulate_gradients (alpha = scale, beta = 1) then forward,
-# to rounding.
-cdef void sgd_step_and_forward(const floating* x, const floating* delta, floating scale,
-                               floating* W, floating* b, const floating* x_next,
-                               floating* signal, floating* out, int n_in, int n_out,
-                               int activation) noexcept nogil
+# Online plain SGD (one sample a step) on a layer, a block of ``count`` samples x
+# (count x n_in) at a time: the block's steps W += d_s x_s.T are held back in the rows
+# d_s of ``steps`` (count x n_out) and applied together at its end, each sample's
+# forward adding those held before it to its product with the block's starting W:
+# (W + sum_{r<s} d_r x_r.T) x_s = W x_s + sum_{r<s} (x_r . x_s) d_r.  Two products
+# with W per block (single BLAS calls, never the thread team) take the place of two
+# passes over W per sample.  The values of a step then forward per sample, to
+# rounding.  The bias is not held back: the caller updates b with each d_s.
+#
+# products = x W.T (count x n_out), gram = x x.T (count x count), steps = 0.
+cdef void hold_steps(const floating* x, int count, const floating* W, floating* products,
+                     floating* gram, floating* steps, int n_in, int n_out) noexcept nogil
+
+# forward of the block's sample ``sample`` into signal and out, with the steps held
+# for the samples before it (steps' rows from ``sample`` on are not read).
+cdef void held_forward(int sample, const floating* products, const floating* gram,
+                       const floating* steps, int count, const floating* b,
+                       floating* signal, floating* out, int n_out,
+                       int activation) noexcept nogil
+
+# W += steps.T x: the block's held steps.
+cdef void apply_held_steps(const floating* x, const floating* steps, int count,
+                           floating* W, int n_in, int n_out) noexcept nogil

@@ -125,7 +125,7 @@ cdef double _forward_and_loss(DenseLayer* layers, int n_layers, const Settings* 
     and start the backward pass: returns its summed loss and leaves
     d(mean loss)/d(signal) in the last layer's delta.  With ``drop``, each layer's
     outputs go through its dropout mask (of the step in its record).  ``primed``:
-    the first layer's signal and out already hold this batch's (see _backward)."""
+    the first layer's signal and out already hold this batch's (see _epoch)."""
     cdef int i
     cdef DenseLayer* layer
     cdef const floating* layer_input = x
@@ -150,14 +150,14 @@ cdef double _forward_and_loss(DenseLayer* layers, int n_layers, const Settings* 
 
 cdef void _backward(DenseLayer* layers, int n_layers, const floating* x,
                     const core.CSRRows* csr, int rows, floating scale, floating beta,
-                    bint into_parameters, bint drop, const floating* x_next) noexcept nogil:
+                    bint into_parameters, bint drop, floating* held) noexcept nogil:
     """Back-propagate the last layer's delta from the input ``x`` (dense) or ``csr``
     (``x`` NULL); each layer's gradients become ``scale * gradient + beta * themselves``,
     in its parameters themselves with ``into_parameters`` (a plain SGD step,
     scale = -learning_rate and beta = 1).  No delta is formed for the input.
     ``drop``: through the dropout masks of the forward pass, drawn again.
-    ``x_next`` (a plain SGD step on one dense row; else NULL): the first layer's
-    step also runs its forward on that next row, in the same pass over its weights."""
+    ``held`` (a plain SGD step on one dense row; else NULL): the first layer's weight
+    step scale * delta is held there, not taken (see densecore._core.hold_steps)."""
     cdef int i
     cdef DenseLayer* layer
     cdef const floating* layer_input
@@ -175,11 +175,8 @@ cdef void _backward(DenseLayer* layers, int n_layers, const floating* x,
                           rows, layer.n_in, layer.n_out, layers[i - 1].activation, mask)
         grad_W = <floating*>(layer.W if into_parameters else layer.grad_W)
         grad_b = <floating*>(layer.b if into_parameters else layer.grad_b)
-        if i == 0 and x_next != NULL:
-            core.sgd_step_and_forward(x, <floating*>layer.delta, scale, grad_W, grad_b,
-                                      x_next, <floating*>layer.signal,
-                                      <floating*>layer.out, layer.n_in, layer.n_out,
-                                      layer.activation)
+        if i == 0 and held != NULL:
+            _hold_step(<floating*>layer.delta, scale, held, grad_b, layer.n_out)
         elif i == 0 and x == NULL:
             core.csr_accumulate_gradients(csr, rows, <floating*>layer.delta, layer.n_in,
                                           layer.n_out, scale, beta, grad_W, grad_b)
@@ -189,20 +186,30 @@ cdef void _backward(DenseLayer* layers, int n_layers, const floating* x,
                                       layer.n_in, layer.n_out, scale, beta, grad_W, grad_b)
 
 
+cdef void _hold_step(const floating* delta, floating scale, floating* held, floating* b,
+                     int n_out) noexcept nogil:
+    """The first layer's plain SGD step on one sample: its weight step's delta part
+    held (see densecore._core.hold_steps), its bias step taken."""
+    cdef int j
+    for j in range(n_out):
+        held[j] = scale * delta[j]
+        b[j] += held[j]
+
+
 cdef double _step(DenseLayer* layers, int n_layers, const Settings* settings,
                   const floating* x, const core.CSRRows* csr, const floating* target,
                   const floating* weight, int rows, floating learning_rate,
-                  long step, bint primed, const floating* x_next) noexcept nogil:
+                  long step, bint primed, floating* held) noexcept nogil:
     """One optimizer step on one batch, ``x`` or (``x`` NULL) ``csr`` (weighted by
     ``weight``, or NULL); returns the batch's summed loss.  Dropout masks are those
-    of ``step``.  ``primed`` and ``x_next``: see _forward_and_loss and _backward."""
+    of ``step``.  ``primed`` and ``held``: see _forward_and_loss and _backward."""
     cdef int i
     for i in range(n_layers):
         layers[i].dropout.step = step
     cdef double total = _forward_and_loss(layers, n_layers, settings, x, csr, target,
                                           weight, rows, True, primed)
     if settings.fused:
-        _backward(layers, n_layers, x, csr, rows, -learning_rate, 1, True, True, x_next)
+        _backward(layers, n_layers, x, csr, rows, -learning_rate, 1, True, True, held)
     else:
         _backward(layers, n_layers, x, csr, rows, 1, 0, False, True, NULL)
         _update(layers, n_layers, settings, learning_rate, step,
@@ -244,41 +251,75 @@ cdef double _full_batch(DenseLayer* layers, int n_layers, const Settings* settin
 
 
 cdef enum:
-    # The fused pass calls BLAS per row of the first layer: on shorter rows the calls
-    # cost more than the pass saves (measured: 64 inputs lost about 10%, 128 broke
-    # even, 784 gained 30%).
-    ONLINE_MIN_INPUTS = 128
+    # Samples per block of held-back first-layer steps (see densecore._core.hold_steps).
+    # Online SGD on 784-128-10 float64, us per sample on a loaded 2-core Zen 4: 12.6
+    # at 4, 11.6 at 8, 14.0 at 16.  Without blocks, 20.5.
+    ONLINE_BLOCK = 8
+
+
+cdef struct HeldBlock:
+    # Online plain SGD's block of samples, gathered into x_batch, whose first-layer
+    # steps are held back: the buffers of densecore._core.hold_steps.
+    void* products
+    void* gram
+    void* steps
+    int count
+
+
+cdef void _next_block(const DenseLayer* layer, const floating* X, const Py_ssize_t* rows,
+                      int count, floating* x_batch, HeldBlock* block) noexcept nogil:
+    """Take the steps held for the block in ``x_batch``, then gather the ``count`` rows
+    ``rows`` of ``X`` there and start holding theirs."""
+    cdef floating* W = <floating*>layer.W
+    core.apply_held_steps(x_batch, <floating*>block.steps, block.count, W, layer.n_in,
+                          layer.n_out)
+    core.gather_rows(X, rows, count, layer.n_in, x_batch)
+    core.hold_steps(x_batch, count, W, <floating*>block.products, <floating*>block.gram,
+                    <floating*>block.steps, layer.n_in, layer.n_out)
+    block.count = count
 
 
 cdef double _epoch(DenseLayer* layers, int n_layers, const Settings* settings,
                    const floating* X, const core.CSRRows* csr, const floating[:, ::1] Y,
                    const floating* weight, const Py_ssize_t[::1] order,
-                   floating* x_batch, floating[:, ::1] y_batch, floating[:, ::1] w_batch,
-                   floating learning_rate, long* step, double* correct,
-                   double* weight_sum) noexcept nogil:
+                   floating* x_batch, HeldBlock* block, floating[:, ::1] y_batch,
+                   floating[:, ::1] w_batch, floating learning_rate, long* step,
+                   double* correct, double* weight_sum) noexcept nogil:
     """One pass over the rows ``order`` of ``X`` (dense, gathered into ``x_batch``) or,
     where ``csr`` is not NULL, of ``csr`` (read in place: a batch is a stretch of
-    ``order``).  Online plain SGD on dense rows runs each sample's first-layer step
-    together with the next sample's first-layer forward (one pass over its weights)."""
+    ``order``).  Online plain SGD on dense rows, given a ``block`` (else NULL), holds
+    the first layer's weight steps back over blocks of samples (see
+    densecore._core.hold_steps): its weights are up to date at the end only."""
     cdef Py_ssize_t rows, start = 0, n = order.shape[0], batch_size = y_batch.shape[0]
+    cdef DenseLayer* first_layer = &layers[0]
     cdef DenseLayer* last = &layers[n_layers - 1]
     cdef const floating* batch_weight = NULL if weight == NULL else &w_batch[0, 0]
     cdef double total = 0
-    # Not for a single layer: its out, the one scored, would be the next sample's.
-    cdef bint online = (settings.fused and csr == NULL and batch_size == 1 and n_layers > 1
-                        and layers[0].n_in >= ONLINE_MIN_INPUTS)
-    cdef const floating* x_next
-    cdef Py_ssize_t primed = -1  # the sample whose first-layer forward is done
+    cdef bint online = settings.fused and block != NULL and csr == NULL and batch_size == 1
+    cdef const floating* x = x_batch
+    cdef floating* held = NULL
+    cdef Py_ssize_t first = 0  # online: the block's first sample, a position in order
+    cdef int sample = 0        # online: the sample's place in its block
     cdef core.CSRRows batch
     if csr != NULL:
         batch = csr[0]
-        x_batch = NULL  # the first layer reads the CSR rows
+        x = NULL  # the first layer reads the CSR rows
+    if online:
+        block.count = 0
     while start < n:
         rows = min(batch_size, n - start)
-        if csr != NULL:
+        if online:
+            if start == first + block.count:
+                first = start
+                _next_block(first_layer, X, &order[start],
+                            <int>min(<Py_ssize_t>ONLINE_BLOCK, n - start), x_batch, block)
+            sample = <int>(start - first)
+            x = x_batch + sample * first_layer.n_in
+            held = <floating*>block.steps + sample * first_layer.n_out
+        elif csr != NULL:
             batch.rows = &order[start]
         else:
-            core.gather_rows(X, &order[start], rows, layers[0].n_in, x_batch)
+            core.gather_rows(X, &order[start], rows, first_layer.n_in, x_batch)
         core.gather_rows(&Y[0, 0], &order[start], rows, Y.shape[1], &y_batch[0, 0])
         if weight != NULL:
             core.gather_rows(weight, &order[start], rows, 1, &w_batch[0, 0])
@@ -287,15 +328,21 @@ cdef double _epoch(DenseLayer* layers, int n_layers, const Settings* settings,
                 continue
         weight_sum[0] += rows if weight == NULL else core.sum_of(batch_weight, rows)
         step[0] += 1
-        x_next = X + order[start + 1] * layers[0].n_in if online and start + 1 < n else NULL
-        total += _step(layers, n_layers, settings, x_batch, &batch, &y_batch[0, 0],
-                       batch_weight, <int>rows, learning_rate, step[0], primed == start,
-                       x_next)
-        primed = start + 1 if x_next != NULL else -1
+        if online:
+            core.held_forward(sample, <floating*>block.products, <floating*>block.gram,
+                              <floating*>block.steps, block.count,
+                              <floating*>first_layer.b, <floating*>first_layer.signal,
+                              <floating*>first_layer.out, first_layer.n_out,
+                              first_layer.activation)
+        total += _step(layers, n_layers, settings, x, &batch, &y_batch[0, 0],
+                       batch_weight, <int>rows, learning_rate, step[0], online, held)
         # Scored on the outputs of the forward pass, before this step's update.
         correct[0] += _correct(settings.loss, <floating*>last.out, &y_batch[0, 0],
                                batch_weight, <int>rows, last.n_out)
         start += rows
+    if online:
+        core.apply_held_steps(x_batch, <floating*>block.steps, block.count,
+                              <floating*>first_layer.W, first_layer.n_in, first_layer.n_out)
     return total
 
 
@@ -350,6 +397,7 @@ cdef class Trainer:
     cdef list buffers
     cdef Py_ssize_t batch_size
     cdef object x_batch, y_batch, w_batch
+    cdef HeldBlock block       # online SGD's buffers, made with x_batch when batch_size is 1
     cdef void* own_parameters  # the start of the parameters it was built on: W0
     cdef object pointed
     cdef public long step
@@ -486,12 +534,26 @@ cdef class Trainer:
                              f"as targets ({Y.shape[0]}), got {X.shape[0]} rows of "
                              f"{X.shape[1]}")
         if self.x_batch is None:
-            self.x_batch = np.zeros((self.batch_size, self.layers[0].n_in), self.dtype)
+            self._make_x_batch()
         cdef floating[:, ::1] x_batch = self.x_batch
         cdef const floating* x = NULL
         if X.shape[0] > 0:
             x = &X[0, 0]
-        return self._run(x, NULL, Y, order, learning_rate, weight, &x_batch[0, 0])
+        return self._run(x, NULL, Y, order, learning_rate, weight, &x_batch[0, 0],
+                         &self.block if self.batch_size == 1 else NULL)
+
+    cdef _make_x_batch(self):
+        """x_batch and, for online SGD, the buffers of a block of its rows (see _epoch)."""
+        cdef int n_out = self.layers[0].n_out
+        if self.batch_size > 1:
+            self.x_batch = np.zeros((self.batch_size, self.layers[0].n_in), self.dtype)
+            return
+        self.x_batch = np.zeros((ONLINE_BLOCK, self.layers[0].n_in), self.dtype)
+        products, gram, steps = (np.zeros(shape, self.dtype) for shape in
+                                 [(ONLINE_BLOCK, n_out), (ONLINE_BLOCK, ONLINE_BLOCK),
+                                  (ONLINE_BLOCK, n_out)])
+        self.buffers += [products, gram, steps]
+        self.block = HeldBlock(_address(products), _address(gram), _address(steps), 0)
 
     def sparse_epoch(self, const floating[::1] data, const int[::1] indices,
                      const Py_ssize_t[::1] indptr, const floating[:, ::1] Y,
@@ -503,11 +565,12 @@ cdef class Trainer:
         _check_csr(data.shape[0], indices.shape[0], indptr, Y.shape[0])
         cdef core.CSRRows csr = _csr_rows(data, indices, indptr)
         return self._run(<floating*>NULL, &csr, Y, order, learning_rate, weight,
-                         <floating*>NULL)
+                         <floating*>NULL, NULL)
 
     cdef tuple _run(self, const floating* X, const core.CSRRows* csr,
                     const floating[:, ::1] Y, const Py_ssize_t[::1] order,
-                    floating learning_rate, const floating[::1] weight, floating* x_batch):
+                    floating learning_rate, const floating[::1] weight, floating* x_batch,
+                    HeldBlock* block):
         cdef floating[:, ::1] y_batch = self.y_batch
         cdef floating[:, ::1] w_batch = self.w_batch
         cdef const floating* weights = NULL if weight is None else &weight[0]
@@ -515,8 +578,8 @@ cdef class Trainer:
         cdef long step = self.step
         with nogil:
             total = _epoch(self.layers, self.n_layers, &self.settings, X, csr, Y, weights,
-                           order, x_batch, y_batch, w_batch, learning_rate, &step, &correct,
-                           &samples)
+                           order, x_batch, block, y_batch, w_batch, learning_rate, &step,
+                           &correct, &samples)
         self.step = step
         return total, correct, samples
 

@@ -236,26 +236,26 @@ def test_elu_matches_pytorch_autograd_at_and_around_zero(dtype):
         np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=0)
 
 
-# -- online SGD: the first layer's step fused with the next forward ---------------
+# -- online SGD: the first layer's steps held back over blocks of samples ---------
 
-def online_fit(X, y, **options):
-    """Parameters and history of three epochs of plain SGD on one sample at a time
-    (128 inputs: the fused pass's smallest first layer)."""
-    net = Network.from_sizes([128, 16, 8, 3], dtype=X.dtype, seed=0,
+def online_fit(X, y, sizes=(128, 16, 8, 3), **options):
+    """Parameters and history of three epochs of plain SGD on one sample at a time."""
+    net = Network.from_sizes(list(sizes), dtype=X.dtype, seed=0,
                              dropout=options.pop("dropout", 0.0))
     history = net.fit(X, y, epochs=3, batch_size=1, learning_rate=0.05, seed=2, **options)
     return parameters(net), history
 
 
 @pytest.mark.parametrize("options", [
-    {}, {"dropout": 0.25},
-    {"sample_weight": np.r_[np.zeros(3), np.ones(57), 0.0, np.full(59, 2.0)]}])
+    {}, {"dropout": 0.25}, {"sizes": (128, 3)},
+    {"sample_weight": np.r_[np.zeros(3), np.ones(57), 0.0, np.full(56, 2.0)]}])
 def test_online_sgd_takes_the_steps_of_the_unfused_paths(options):
-    """The fused pass (dense rows, plain SGD, batch 1) against the same steps taken
-    through the gradient arrays (a clip norm that never clips) and through the CSR
-    kernels (sparse input): equal to rounding, zero-weight samples skipped between."""
+    """The held-back steps (dense rows, plain SGD, batch 1) against the same steps
+    taken through the gradient arrays (a clip norm that never clips) and through the
+    CSR kernels (sparse input): equal to rounding, zero-weight samples skipped
+    between, the last block short (117 samples), with one layer as with three."""
     scipy_sparse = pytest.importorskip("scipy.sparse")
-    X, y = small_problem(features=128)
+    X, y = small_problem(n=117, features=128)
     fused, fused_history = online_fit(X, y, **options)
     for other in (online_fit(X, y, clip_norm=1e300, **options),
                   online_fit(scipy_sparse.csr_matrix(X), y, **options)):
