@@ -222,7 +222,11 @@ cdef void _blocked_gemm(char transa, char transb, int m, int n, int k, floating 
                         _block_start(split, blocks, i), _block_start(split, blocks, i + 1),
                         finish)
         return
-    for i in prange(blocks, num_threads=team, schedule="dynamic"):
+    # Static: a thread takes the same blocks of every product of a layer, so the
+    # columns of signal and out that it wrote going forward are in its own cache
+    # when it makes their deltas and gradients (each product alone at 2 threads:
+    # 1.61-1.85x one thread with blocks handed out dynamically, 1.77-1.92x so).
+    for i in prange(blocks, num_threads=team, schedule="static"):
         _gemm_block(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
                     _block_start(split, blocks, i), _block_start(split, blocks, i + 1),
                     finish)
