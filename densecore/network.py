@@ -96,7 +96,7 @@ class Network:
         self._loss = losses.resolve(loss, self.layers[-1].activation_name)
         self._activations = [activations.resolve(layer.activation, layer.activation_derivative)
                              for layer in self.layers]
-        self._parameters = np.empty(_layout.count(self.sizes), self.dtype)
+        self._parameters = _layout.empty(self.sizes, self.dtype)
         self._views = _layout.layer_views(self._parameters, self.sizes)
         for layer, (weights, bias) in zip(self.layers, self._views):
             layer.use_storage(weights, bias.reshape(-1, 1), owner=self)
