@@ -9,6 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy
 from Cython.Distutils import build_ext
 from setuptools import Extension, setup
 
@@ -24,6 +25,11 @@ DIRECTIVES = {
 }
 
 MODULES = ["kernels", "_core", "_train"]
+
+# numpy's headers, for the modules that cimport numpy (harmless to the others),
+# without its deprecated API.
+NUMPY = dict(include_dirs=[numpy.get_include()],
+             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
 
 
 def _mode_changed(build_temp):
@@ -90,7 +96,7 @@ class BuildExt(build_ext):
 
 setup(
     ext_modules=[
-        Extension(f"densecore.{name}", [f"densecore/{name}.pyx"]) for name in MODULES
+        Extension(f"densecore.{name}", [f"densecore/{name}.pyx"], **NUMPY) for name in MODULES
     ],
     cmdclass={"build_ext": BuildExt},
 )

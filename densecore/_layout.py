@@ -21,6 +21,22 @@ def count(sizes):
     return sum(math.prod(shape) for pair in shapes(sizes) for shape in pair)
 
 
+# Where the parameters start: a cache line, so that the first layer's weights start
+# on one.  OpenBLAS's sgemv over 784x128 float32 weights ran about 0.45 us (9%)
+# slower per call when they started 16 or 48 bytes past one (1 December 2026).
+ALIGNMENT = 64
+
+
+def empty(sizes, dtype):
+    """A new 1-D array (not initialised) for the parameters of a network of ``sizes``,
+    starting on an ``ALIGNMENT``-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = count(sizes) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + nbytes].view(dtype)
+
+
 def layer_views(flat, sizes):
     """``[(W, b), ...]``: views of the 1-D ``flat`` in the layout of ``sizes``."""
     views, start = [], 0

@@ -17,18 +17,17 @@ dense.  ``csr_forward`` is the same first-layer forward for prediction.
 rows, every layer's ``core.forward`` over the network's parameters in place,
 any number of rows in blocks, without the GIL and without allocating.
 """
-from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
-                             PyBuffer_Release, PyObject_GetBuffer)
 from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cython cimport floating
 from libc.limits cimport INT_MAX
 from libc.math cimport sqrt
+cimport numpy as cnp
 cimport densecore._core as core
 from densecore.kernels cimport BINARY_CROSS_ENTROPY, CROSS_ENTROPY
 
-import sys
-
 import numpy as np
+
+cnp.import_array()
 
 
 cdef struct DenseLayer:
@@ -639,9 +638,6 @@ def csr_forward(const floating[::1] data, const int[::1] indices,
 
 # -- serving ----------------------------------------------------------------------
 
-cdef bint _LITTLE_ENDIAN = sys.byteorder == "little"
-
-
 cdef void _predict(const DenseLayer* layers, int n_layers, const floating* X,
                    floating* result, Py_ssize_t n, Py_ssize_t capacity) noexcept nogil:
     """The last layer's out for the ``n`` rows of ``X`` into ``result``, ``capacity``
@@ -664,14 +660,11 @@ cdef void _predict(const DenseLayer* layers, int n_layers, const floating* X,
         start += rows
 
 
-cdef bint _all_finite(const floating* X, Py_ssize_t size) noexcept nogil:
-    # x - x is 0 for a finite x and NaN otherwise: a flag or-ed over every value
-    # vectorises, where a test and a branch per value would not (a third the time).
-    cdef Py_ssize_t i
-    cdef int bad = 0
-    for i in range(size):
-        bad |= not (X[i] - X[i] == <floating>0)
-    return not bad
+cdef Py_ssize_t _rows(array) noexcept:
+    """The rows of a 2-D numpy array; -1 for anything else."""
+    if cnp.PyArray_Check(array) and cnp.PyArray_NDIM(<cnp.ndarray>array) == 2:
+        return cnp.PyArray_DIMS(<cnp.ndarray>array)[0]
+    return -1
 
 
 cdef class Predictor:
@@ -686,6 +679,12 @@ cdef class Predictor:
     capacity : int
         Rows per block: each layer's signal and out buffers (owned here) hold
         so many rows, and larger inputs run through them block by block.
+
+    Notes
+    -----
+    The buffers are shared state: one thread at a time may compute into them.
+    ``serve`` holds them for its call, and refuses while another thread does;
+    ``predict`` and ``forward`` are for the thread that holds them by ``claim``.
     """
     cdef DenseLayer* layers
     cdef int n_layers
@@ -696,6 +695,10 @@ cdef class Predictor:
     cdef readonly Py_ssize_t serving_rows
     cdef readonly object dtype
     cdef bint single       # float32
+    cdef int type_num      # numpy's number for the dtype
+    # Set and cleared with the GIL held and nothing between test and set that
+    # could let another thread in: the flag is its own lock.
+    cdef bint busy         # a thread computes into the buffers (claim or serve)
     cdef list buffers      # keeps the parameters' views and the buffers alive
     cdef object last_signal, last_out
 
@@ -709,6 +712,7 @@ cdef class Predictor:
         self.capacity = capacity
         self.dtype = layers[0][0].dtype
         self.single = self.dtype == np.float32
+        self.type_num = cnp.NPY_FLOAT32 if self.single else cnp.NPY_FLOAT64
         self.buffers = [layers]
         cdef DenseLayer* layer
         for i, (W, b, activation) in enumerate(layers):
@@ -728,98 +732,101 @@ cdef class Predictor:
     def __dealloc__(self):
         PyMem_Free(self.layers)
 
+    def claim(self):
+        """Hold the buffers for the calling thread, until ``release``.
+
+        Returns
+        -------
+        bool
+            False, holding nothing, while another thread holds them.
+        """
+        if self.busy:
+            return False
+        self.busy = True
+        return True
+
+    def release(self):
+        """Let go of the buffers held by ``claim``."""
+        self.busy = False
+
     def predict(self, X, result):
         """Write the network's output for the rows of ``X`` into ``result``.
 
         ``X`` is ``(n, n_in)`` and ``result`` ``(n, n_out)``, both C-contiguous
-        arrays of the network's dtype (``result`` writable); anything else is a
-        ``ValueError``.  Returns False, writing nothing, if ``X`` holds NaN or
-        infinity (the caller says where).
+        numpy arrays of the network's dtype in native byte order (``result``
+        writable); anything else is a ``ValueError``.  Returns False, writing
+        nothing, if ``X`` holds NaN or infinity (the caller says where).  The
+        caller holds the buffers (``claim``).
         """
-        cdef Py_buffer x, r
-        cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
-        cdef Py_ssize_t n
-        # The buffer protocol rather than typed memoryviews: a call on one sample
-        # costs about a microsecond less.
-        PyObject_GetBuffer(X, &x, flags)
-        try:
-            PyObject_GetBuffer(result, &r, flags | PyBUF_WRITABLE)
-            try:
-                n = x.shape[0] if x.ndim == 2 else -1
-                if not (self._fits(&x, self.layers[0].n_in, n)
-                        and self._fits(&r, self.layers[self.n_layers - 1].n_out, n)):
-                    raise ValueError(
-                        f"X must be (n, {self.layers[0].n_in}) and result "
-                        f"(n, {self.layers[self.n_layers - 1].n_out}), C-contiguous "
-                        f"{self.dtype} arrays")
-                return self._compute(&x, &r, n)
-            finally:
-                PyBuffer_Release(&r)
-        finally:
-            PyBuffer_Release(&x)
+        cdef Py_ssize_t n = _rows(X)
+        if not (self._fits(X, n, self.layers[0].n_in, False)
+                and self._fits(result, n, self.layers[self.n_layers - 1].n_out, True)):
+            raise ValueError(
+                f"X must be (n, {self.layers[0].n_in}) and result "
+                f"(n, {self.layers[self.n_layers - 1].n_out}), C-contiguous "
+                f"{self.dtype} arrays")
+        return self._compute(cnp.PyArray_DATA(<cnp.ndarray>X),
+                             cnp.PyArray_DATA(<cnp.ndarray>result), n)
 
     def serve(self, X, out):
         """The network's output for the rows of ``X``, written into ``out`` (None: a
         new array) and returned; or None, having computed nothing, unless ``X`` is a
         numpy array of 1 to ``serving_rows`` finite rows and ``out`` (if given) a numpy
-        array that ``predict`` takes as they are.
+        array that ``predict`` takes as they are (neither a subclass), and no other
+        thread holds the buffers.
 
         The serving path of one sample or a few, with ``predict``'s checks and no
         exception raised: the caller takes a checked path on None, which says what
         is wrong.
         """
-        cdef Py_buffer x, r
-        cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
-        cdef Py_ssize_t n
-        if type(X) is not np.ndarray or not (out is None or type(out) is np.ndarray):
+        if not (cnp.PyArray_CheckExact(X) and (out is None or cnp.PyArray_CheckExact(out))):
             return None
-        try:
-            PyObject_GetBuffer(X, &x, flags)
-        except (BufferError, ValueError):  # not C-contiguous
+        cdef Py_ssize_t n = _rows(X)
+        cdef cnp.npy_intp shape[2]
+        shape[0], shape[1] = n, self.layers[self.n_layers - 1].n_out
+        if not (0 < n <= self.serving_rows and self._fits(X, n, self.layers[0].n_in, False)):
             return None
-        try:
-            n = x.shape[0] if x.ndim == 2 else 0
-            if not (0 < n <= self.serving_rows and self._fits(&x, self.layers[0].n_in, n)):
-                return None
-            result = (np.empty((n, self.layers[self.n_layers - 1].n_out), self.dtype)
-                      if out is None else out)
-            try:
-                PyObject_GetBuffer(result, &r, flags | PyBUF_WRITABLE)
-            except (BufferError, ValueError):  # read-only or not C-contiguous
-                return None
-            try:
-                if (self._fits(&r, self.layers[self.n_layers - 1].n_out, n)
-                        and self._compute(&x, &r, n)):
-                    return result
-                return None
-            finally:
-                PyBuffer_Release(&r)
-        finally:
-            PyBuffer_Release(&x)
+        if out is None:
+            result = cnp.PyArray_EMPTY(2, shape, self.type_num, 0)
+        elif self._fits(out, n, shape[1], True):
+            result = out
+        else:
+            return None
+        if self.busy:
+            return None
+        self.busy = True  # test and set with the GIL held, no Python code between
+        cdef bint finite = self._compute(cnp.PyArray_DATA(<cnp.ndarray>X),
+                                         cnp.PyArray_DATA(<cnp.ndarray>result), n)
+        self.busy = False
+        return result if finite else None
 
-    cdef bint _compute(self, Py_buffer* x, Py_buffer* r, Py_ssize_t n):
-        """predict on buffers already checked: False, writing nothing, unless finite."""
+    cdef bint _compute(self, const void* X, void* result, Py_ssize_t n) noexcept:
+        """predict on arrays already checked: False, writing nothing, unless finite."""
         cdef bint finite
         with nogil:
             if self.single:
-                finite = _all_finite(<float*>x.buf, n * self.layers[0].n_in)
+                finite = core.all_finite(<float*>X, n * self.layers[0].n_in)
                 if finite:
-                    _predict(self.layers, self.n_layers, <float*>x.buf, <float*>r.buf, n,
+                    _predict(self.layers, self.n_layers, <float*>X, <float*>result, n,
                              self.capacity)
             else:
-                finite = _all_finite(<double*>x.buf, n * self.layers[0].n_in)
+                finite = core.all_finite(<double*>X, n * self.layers[0].n_in)
                 if finite:
-                    _predict(self.layers, self.n_layers, <double*>x.buf, <double*>r.buf, n,
+                    _predict(self.layers, self.n_layers, <double*>X, <double*>result, n,
                              self.capacity)
         return finite
 
-    cdef bint _fits(self, Py_buffer* view, Py_ssize_t columns, Py_ssize_t rows):
-        cdef const char* code = view.format
-        # numpy writes native order as "d", "=d" or, for an unpickled dtype, "<d".
-        if code[0] == c'@' or code[0] == c'=' or (code[0] == c'<' and _LITTLE_ENDIAN):
-            code += 1
-        return (view.ndim == 2 and view.shape[0] == rows and view.shape[1] == columns
-                and code[0] == (c'f' if self.single else c'd') and code[1] == 0)
+    cdef bint _fits(self, array, Py_ssize_t rows, Py_ssize_t columns, bint writable) noexcept:
+        """Whether ``array`` is a numpy array that the products read (or, with
+        ``writable``, write) in place: ``(rows, columns)``, C-contiguous, of this
+        predictor's dtype in native byte order."""
+        if not cnp.PyArray_Check(array):
+            return False
+        cdef cnp.ndarray a = <cnp.ndarray>array
+        return (cnp.PyArray_TYPE(a) == self.type_num and cnp.PyArray_ISNOTSWAPPED(a)
+                and cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_DIMS(a)[0] == rows
+                and cnp.PyArray_DIMS(a)[1] == columns and cnp.PyArray_IS_C_CONTIGUOUS(a)
+                and (cnp.PyArray_ISWRITEABLE(a) or not writable))
 
     def forward(self, X):
         """``(signal, out)`` of the last layer for the rows of ``X``, at most

@@ -96,7 +96,7 @@ class Network:
         self._loss = losses.resolve(loss, self.layers[-1].activation_name)
         self._activations = [activations.resolve(layer.activation, layer.activation_derivative)
                              for layer in self.layers]
-        self._parameters = np.empty(_layout.count(self.sizes), self.dtype)
+        self._parameters = _layout.empty(self.sizes, self.dtype)
         self._views = _layout.layer_views(self._parameters, self.sizes)
         for layer, (weights, bias) in zip(self.layers, self._views):
             layer.use_storage(weights, bias.reshape(-1, 1), owner=self)
@@ -104,10 +104,10 @@ class Network:
         self._training = threading.Lock()
         # The compiled serving path (_train.Predictor), built by the first prediction
         # and rebuilt larger when a call needs more rows, up to a block; it reads
-        # the parameters in place.  Python-callable activations stay on numpy.
+        # the parameters in place.  Python-callable activations stay on numpy.  One
+        # thread at a time computes into its buffers (Predictor.claim and serve).
         self._compiled = all(activation.compiled for activation in self._activations)
         self._predictor = None
-        self._predicting = threading.Lock()
 
     @classmethod
     def from_sizes(cls, sizes, activation="relu", output_activation="softmax",
@@ -353,12 +353,10 @@ class Network:
         predictor = self._predictor
         # The serving path: one sample or a few, already of the right dtype.  The
         # predictor checks dtype, shape and finite values in C; anything it
-        # refuses (None) takes the full checks below, which say what is wrong.
-        if predictor is not None and self._predicting.acquire(False):
-            try:
-                result = predictor.serve(X, out)
-            finally:
-                self._predicting.release()
+        # refuses (None), or a call while another thread computes into its
+        # buffers, takes the full checks below, which say what is wrong.
+        if predictor is not None:
+            result = predictor.serve(X, out)
             if result is not None:
                 return result
         X = self._samples(X)
@@ -619,17 +617,24 @@ class Network:
         shared state."""
         widest = max(self.sizes[1:]) * self.dtype.itemsize
         capacity = max(1, min(rows, BLOCK_BYTES // widest))
-        if not self._predicting.acquire(blocking=False):
+        predictor = self._predictor
+        if predictor is not None and not predictor.claim():
             with _threads.compiled_products():
                 yield self._new_predictor(capacity)
             return
+        if predictor is None or predictor.capacity < capacity:
+            # Claimed before it is published; the one it replaces serves whichever
+            # thread claims it next, as a private one would.
+            if predictor is not None:
+                predictor.release()
+            predictor = self._new_predictor(capacity)
+            predictor.claim()
+            self._predictor = predictor
         try:
-            if self._predictor is None or self._predictor.capacity < capacity:
-                self._predictor = self._new_predictor(capacity)
             with _threads.compiled_products():
-                yield self._predictor
+                yield predictor
         finally:
-            self._predicting.release()
+            predictor.release()
 
     def _new_predictor(self, capacity):
         return _train.Predictor([(W, b.reshape(-1), activation.code) for (W, b), activation

@@ -19,6 +19,15 @@ def test_from_sizes_builds_the_stack():
         np.testing.assert_array_equal(a.weights, b.weights)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parameters_start_on_a_cache_line(dtype):
+    for seed in range(5):  # wherever the allocator puts them
+        net = Network.from_sizes([784, 128, 10], dtype=dtype, seed=seed)
+        assert net.parameters.ctypes.data % 64 == 0
+        assert net.parameters.dtype == dtype and net.parameters.flags.c_contiguous
+        assert np.shares_memory(net.layers[0].weights, net.parameters)
+
+
 @pytest.mark.parametrize("output, loss", [("softmax", "cross_entropy"),
                                           ("sigmoid", "binary_cross_entropy"),
                                           ("tanh", "mse"), ("identity", "mse")])

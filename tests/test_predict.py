@@ -150,6 +150,75 @@ def test_serve_refuses_what_predict_would_not_take():
     assert (out == 7).all()
 
 
+class Subclass(np.ndarray):
+    pass
+
+
+def test_serve_refuses_byte_swapped_and_subclassed_arrays():
+    net = Network.from_sizes([9, 6, 3], seed=0)
+    serving = predictor(net, capacity=4)
+    X = np.random.default_rng(9).standard_normal((2, 9))
+    out = np.full((2, 3), 7.0)
+    swapped = X.astype(X.dtype.newbyteorder())
+    refused = [(swapped, None), (X, out.astype(out.dtype.newbyteorder())),
+               (X.view(Subclass), None), (X, out.view(Subclass))]
+    for args in refused:
+        assert serving.serve(*args) is None
+    assert (out == 7).all()
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        serving.predict(swapped, out)
+
+
+def test_predict_after_serve_refuses():
+    """The checked path takes what serve refuses: it converts X, and says what is
+    wrong with out."""
+    net = Network.from_sizes([9, 6, 3], seed=0)
+    X = np.random.default_rng(10).standard_normal((1, 9))
+    expected = net.predict(X)
+    swapped = X.astype(X.dtype.newbyteorder())
+    np.testing.assert_array_equal(net.predict(swapped), expected)
+    np.testing.assert_array_equal(net.predict(X[:, ::-1][:, ::-1]), expected)
+    with pytest.raises(TypeError, match="out must have dtype float64, got >f8"):
+        net.predict(X, out=np.empty((1, 3), ">f8"))
+    with pytest.raises(ValueError, match="writable C-contiguous"):
+        net.predict(X, out=np.empty((1, 6))[:, ::2])
+    read_only = np.empty((1, 3))
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="writable C-contiguous"):
+        net.predict(X, out=read_only)
+
+
+def test_serve_refuses_while_the_buffers_are_claimed():
+    net = Network.from_sizes([9, 6, 3], seed=0)
+    serving = predictor(net, capacity=4)
+    X = np.random.default_rng(11).standard_normal((1, 9))
+    assert serving.claim()
+    assert not serving.claim()
+    assert serving.serve(X, None) is None
+    serving.release()
+    assert serving.serve(X, None) is not None
+    assert serving.claim()  # serve let go of them
+
+
+def test_predict_while_another_thread_holds_the_predictor():
+    """A call that finds the network's predictor held computes on a private one,
+    leaving the holder's buffers alone."""
+    net = Network.from_sizes([9, 6, 3], seed=0)
+    X = np.random.default_rng(12).standard_normal((2, 9))
+    expected = [net.predict(X[:rows]) for rows in (1, 2)]
+    shared = net._predictor
+    held = net._blocks(np.ones((2, 9)))
+    start, stop, (signal, out) = next(held)  # holds the predictor until closed
+    before = out.copy()
+    for rows in (1, 2):
+        np.testing.assert_array_equal(net.predict(X[:rows]), expected[rows - 1])
+    np.testing.assert_array_equal(out, before)
+    assert net._predictor is shared and not shared.claim()
+    held.close()
+    assert shared.claim()
+    shared.release()
+
+
 def test_callable_activation_stays_on_numpy():
     from densecore import Layer
     net = Network([Layer(3, 4, activation=np.tanh, activation_derivative=lambda a: 1 - a * a,

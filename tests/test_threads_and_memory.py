@@ -21,6 +21,21 @@ def test_eight_threads_predict_what_one_does():
         np.testing.assert_array_equal(result, expected[i % 32])
 
 
+def test_threads_serving_one_sample_and_blocks_predict_what_one_does():
+    """One-sample calls (serve) race calls on more rows (a claimed predictor, rebuilt
+    larger as they grow) on one network's shared buffers."""
+    net = Network.from_sizes([64, 128, 64, 10], dtype=np.float32, seed=0)
+    X = np.random.default_rng(1).standard_normal((600, 64)).astype(np.float32)
+    inputs = [X[i:i + 1] for i in range(200)] + [X[:rows] for rows in (2, 50, 300, 600)] * 5
+    expected = [Network.from_sizes([64, 128, 64, 10], dtype=np.float32, seed=0).predict(x)
+                for x in inputs]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(net.predict, inputs))
+    for result, want in zip(results, expected):
+        np.testing.assert_array_equal(result, want)
+    assert net._predictor.claim()  # every call let go of it
+
+
 def test_a_second_concurrent_fit_on_one_network_is_refused():
     net = Network.from_sizes([8, 16, 3], seed=0)
     X = np.random.default_rng(0).standard_normal((100, 8))
