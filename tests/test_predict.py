@@ -80,7 +80,11 @@ def test_out_is_checked():
         net.predict(X, out=[[0.0] * 3] * 2)
     with pytest.raises(ValueError, match="writable C-contiguous"):
         net.predict(X, out=np.empty((3, 2)).T)
-    read_only = np.empty((2, 3))
+    assert_read_only_out_refused(net, X)
+
+
+def assert_read_only_out_refused(net, X):
+    read_only = np.empty((len(X), net.sizes[-1]))
     read_only.flags.writeable = False
     with pytest.raises(ValueError, match="writable C-contiguous"):
         net.predict(X, out=read_only)
@@ -182,10 +186,7 @@ def test_predict_after_serve_refuses():
         net.predict(X, out=np.empty((1, 3), ">f8"))
     with pytest.raises(ValueError, match="writable C-contiguous"):
         net.predict(X, out=np.empty((1, 6))[:, ::2])
-    read_only = np.empty((1, 3))
-    read_only.flags.writeable = False
-    with pytest.raises(ValueError, match="writable C-contiguous"):
-        net.predict(X, out=read_only)
+    assert_read_only_out_refused(net, X)
 
 
 def test_serve_refuses_while_the_buffers_are_claimed():
