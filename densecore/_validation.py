@@ -175,8 +175,8 @@ def _require_finite(array, name, what, original=None):
 
 def _all_finite(array):
     """``np.isfinite(array).all()``, in one compiled pass over a contiguous float array
-    (a fit's check of its samples took 3 ms of each 128 ms epoch of b128
-    784-512-256-10 float32 at two threads in numpy, about 1 ms so)."""
+    and without numpy's array of flags (fit's check of 8192 x 784 float32 samples:
+    1.6 ms in numpy, 0.5 ms so, against an epoch of 128 ms at two threads)."""
     if array.dtype in FLOAT_DTYPES and (array.flags.c_contiguous or array.flags.f_contiguous):
         return _core.finite(array.ravel(order="K"))
     return bool(np.isfinite(array).all())
