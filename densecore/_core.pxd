@@ -88,8 +88,6 @@ cdef enum:
     # predicting through 512-512-512 float32 on a loaded 2-core machine: 1.01x at
     # 2**21 per product, 1.63x at 2**22, 1.90x at 2**24).
     TEAM_WORK = 1 << 21
-
-cdef enum:
     # Bytes from which gather_rows shares a copy among the thread team (b128
     # 784-512-256-10 float32 training at 2 threads: 56,700 samples/s with each
     # 401 kB batch gathered by one thread, 63,700 by the team).

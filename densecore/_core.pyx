@@ -163,21 +163,27 @@ cdef struct Finish:
     const void* signal
 
 
-cdef void _start_region(const Finish* finish, floating* C, int ldc, Py_ssize_t offset,
-                        int rows, int cols) noexcept nogil:
-    """``rows`` x ``cols`` of C from entry ``offset`` set to the bias of their columns."""
+cdef floating _start_region(const Finish* finish, floating* C, int ldc, Py_ssize_t offset,
+                            int rows, int cols, floating beta) noexcept nogil:
+    """The beta of the product into ``rows`` x ``cols`` of C from entry ``offset``:
+    1 once they hold the bias of their columns, where ``finish`` has one, else ``beta``."""
+    if finish == NULL or finish.bias == NULL:
+        return beta
     cdef const floating* bias = <const floating*>finish.bias + offset % ldc
     cdef int i
     for i in range(rows):
         memcpy(C + offset + <Py_ssize_t>i * ldc, bias, cols * sizeof(floating))
+    return 1
 
 
 cdef void _finish_region(const Finish* finish, floating* C, int ldc, Py_ssize_t offset,
                          int rows, int cols) noexcept nogil:
     """The activation (or its derivative) over ``rows`` x ``cols`` of C from entry
-    ``offset``, and of signal or out alike."""
+    ``offset``, and of signal or out alike; nothing where ``finish`` is NULL."""
     cdef Py_ssize_t at
     cdef int i
+    if finish == NULL:
+        return
     for i in range(rows):
         at = offset + <Py_ssize_t>i * ldc
         if finish.derivative:
@@ -203,12 +209,9 @@ cdef void _gemm_block(char transa, char transb, int m, int n, int k, floating al
         rows = stop - start
         offset = <Py_ssize_t>start * ldc
         A += <Py_ssize_t>start * lda if transa == c'N' else start
-    if finish != NULL and finish.bias != NULL:
-        _start_region(finish, C, ldc, offset, rows, cols)
-        beta = 1
+    beta = _start_region(finish, C, ldc, offset, rows, cols, beta)
     _gemm(transa, transb, rows, cols, k, alpha, A, lda, B, ldb, beta, C + offset, ldc)
-    if finish != NULL:
-        _finish_region(finish, C, ldc, offset, rows, cols)
+    _finish_region(finish, C, ldc, offset, rows, cols)
 
 
 cdef void _blocked_gemm(char transa, char transb, int m, int n, int k, floating alpha,
@@ -325,9 +328,7 @@ cdef void _product(char transa, char transb, int m, int n, int k, floating alpha
         _blocked_gemm(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, blocks,
                       finish)
         return
-    if finish != NULL and finish.bias != NULL:
-        _start_region(finish, C, ldc, 0, m, n)
-        beta = 1
+    beta = _start_region(finish, C, ldc, 0, m, n, beta)
     if k == 0:
         _scale_rows(m, n, beta, C, ldc)
     elif m == 1:
@@ -342,8 +343,7 @@ cdef void _product(char transa, char transb, int m, int n, int k, floating alpha
              B, 1 if transb == c'N' else ldb, C, ldc)
     else:
         _gemm(transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
-    if finish != NULL:
-        _finish_region(finish, C, ldc, 0, m, n)
+    _finish_region(finish, C, ldc, 0, m, n)
 
 
 # -- elementwise ------------------------------------------------------------

@@ -732,7 +732,7 @@ cdef class Predictor:
     def __dealloc__(self):
         PyMem_Free(self.layers)
 
-    def claim(self):
+    cpdef bint claim(self):
         """Hold the buffers for the calling thread, until ``release``.
 
         Returns
@@ -745,7 +745,7 @@ cdef class Predictor:
         self.busy = True
         return True
 
-    def release(self):
+    cpdef void release(self):
         """Let go of the buffers held by ``claim``."""
         self.busy = False
 
@@ -792,12 +792,11 @@ cdef class Predictor:
             result = out
         else:
             return None
-        if self.busy:
+        if not self.claim():
             return None
-        self.busy = True  # test and set with the GIL held, no Python code between
         cdef bint finite = self._compute(cnp.PyArray_DATA(<cnp.ndarray>X),
                                          cnp.PyArray_DATA(<cnp.ndarray>result), n)
-        self.busy = False
+        self.release()
         return result if finite else None
 
     cdef bint _compute(self, const void* X, void* result, Py_ssize_t n) noexcept:
