@@ -102,6 +102,15 @@ cdef enum:
     # At least this many multiply-adds per block (TEAM_WORK, in _core.pxd, says
     # from which size a product is split at all).
     BLOCK_WORK = 1 << 18
+    # The narrowest block where the operand that every block packs afresh holds
+    # over SHARED_IN_L2 entries: packed from L3 or memory rather than from L2, it
+    # costs each block more (one thread, 1024 x 784 float32 rows through 512 x 784
+    # weights in blocks of 128 / 256 / 512 rows: 9.96 / 8.88 / 8.52 ms; two threads
+    # predicting b1024 784-512-256-10: 137k / 141k / 154k samples/s; a training
+    # batch of 128 x 784, the operand its column blocks share, costs 1.16 ms in
+    # blocks of 128 columns against 1.13 ms whole).
+    SHARED_IN_L2 = 1 << 18
+    WIDE_BLOCK_MIN_WIDTH = 512
 
 OPENMP = DENSECORE_OPENMP
 TEAM_WORK_MULTIPLY_ADDS = TEAM_WORK
@@ -133,13 +142,17 @@ cdef int _block_count(int m, int n, int k) noexcept nogil:
 
     One (the product runs whole) below TEAM_WORK multiply-adds; else the most, a
     power of two so that 2, 4, 8 ... threads share them evenly, that leaves each
-    block BLOCK_MIN_WIDTH rows or columns and BLOCK_WORK multiply-adds.  Chosen
-    from the shape alone, never from the number of threads."""
+    block BLOCK_MIN_WIDTH rows or columns (WIDE_BLOCK_MIN_WIDTH where the operand
+    that every block packs holds over SHARED_IN_L2 entries) and BLOCK_WORK
+    multiply-adds.
+    Chosen from the shape alone, never from the number of threads."""
     cdef double work = <double>m * n * k
     cdef int split = max(m, n), blocks = 1
+    cdef int width = (WIDE_BLOCK_MIN_WIDTH if <double>min(m, n) * k > SHARED_IN_L2
+                      else BLOCK_MIN_WIDTH)
     if m <= 1 or n <= 1 or k <= 1 or work < TEAM_WORK:
         return 1
-    while split >= 2 * blocks * BLOCK_MIN_WIDTH and work >= 2 * blocks * <double>BLOCK_WORK:
+    while split >= 2 * blocks * width and work >= 2 * blocks * <double>BLOCK_WORK:
         blocks *= 2
     return blocks
 

@@ -75,7 +75,9 @@ def test_block_plan_is_a_function_of_the_shape():
     assert edges == (0, 128, 256)  # the columns, in two blocks of 128
     # A power of two of blocks, of whole grains of 16, as even as they go.
     assert _core.block_plan(512, 784, 128) == (0, 192, 384, 576, 784)
-    assert _core.block_plan(1024, 512, 784) == tuple(range(0, 1025, 128))  # the rows
+    assert _core.block_plan(1024, 256, 512) == tuple(range(0, 1025, 128))  # the rows
+    # Each block packs the 512 x 784 operand afresh, from past L2: wider blocks.
+    assert _core.block_plan(1024, 512, 784) == (0, 512, 1024)
     assert _core.block_plan(1, 512, 784) == (0, 512)  # one sample: a gemv, whole
     assert _core.block_plan(32, 64, 32) == (0, 64)  # under the threshold: whole
     densecore.set_num_threads(1)
