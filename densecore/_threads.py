@@ -39,7 +39,8 @@ finally:
 TEAM_WORK = _core.TEAM_WORK_MULTIPLY_ADDS
 
 _lock = threading.Lock()
-_users = 0
+_users = 0  # runs of compiled products in progress
+_holds = 0  # contexts holding BLAS to one thread
 _limiter = None
 _requested = 0  # set_num_threads' count; 0: OpenMP's
 
@@ -111,20 +112,35 @@ def get_num_threads():
 
 
 @contextlib.contextmanager
-def compiled_products():
-    """A context for a run of compiled products: BLAS on one thread, the team's
-    cores shared with the other runs in progress."""
-    global _users, _limiter
+def blas_on_one_thread():
+    """A context in which BLAS runs on one thread; nested and concurrent ones share
+    one bound, set by the first and restored by the last."""
+    global _holds, _limiter
     with _lock:
-        if _users == 0:
+        if _holds == 0:
             _limiter = _controller().limit(limits=1, user_api="blas")
-        _users += 1
-        _publish()
+        _holds += 1
     try:
         yield
     finally:
         with _lock:
-            _users -= 1
-            _publish()
-            if _users == 0:
+            _holds -= 1
+            if _holds == 0:
                 _limiter.restore_original_limits()
+
+
+@contextlib.contextmanager
+def compiled_products():
+    """A context for a run of compiled products: BLAS on one thread, the team's
+    cores shared with the other runs in progress."""
+    global _users
+    with blas_on_one_thread():
+        with _lock:
+            _users += 1
+            _publish()
+        try:
+            yield
+        finally:
+            with _lock:
+                _users -= 1
+                _publish()

@@ -235,10 +235,16 @@ class Session:
             if callback is not None and callback(float(intermediate_result.fun)) is False:
                 raise StopIteration
 
-        result = scipy.optimize.minimize(
-            loss_gradient, self.parameters.astype(np.float64), method="L-BFGS-B", jac=True,
-            callback=after_iteration,
-            options={"maxiter": max_iter, "maxfun": optimizer.max_fun, "gtol": optimizer.tol})
+        # L-BFGS-B's own BLAS calls, on vectors of the parameters' size, on one
+        # thread: OpenBLAS's idle threads spin after a call and took a core from
+        # the team in the next evaluation (digits, 64-100-10, 100 iterations:
+        # 7.5 ms an evaluation against 1.6 ms so).
+        with _threads.blas_on_one_thread():
+            result = scipy.optimize.minimize(
+                loss_gradient, self.parameters.astype(np.float64), method="L-BFGS-B",
+                jac=True, callback=after_iteration,
+                options={"maxiter": max_iter, "maxfun": optimizer.max_fun,
+                         "gtol": optimizer.tol})
         np.copyto(self.parameters, result.x, casting="same_kind")
         self.optimizer_state.step += int(result.nit)
         return result

@@ -72,3 +72,13 @@ def test_fit_restores_the_blas_threads():
     before = [pool["num_threads"] for pool in threadpoolctl.threadpool_info()]
     fit([784, 128, 10], batch_size=1)
     assert [pool["num_threads"] for pool in threadpoolctl.threadpool_info()] == before
+
+
+def test_lbfgs_holds_blas_to_one_thread_between_its_evaluations(recorder):
+    # L-BFGS-B's own BLAS calls run between the evaluations: one bound for them all,
+    # that no OpenBLAS thread left spinning by them takes a core from the team.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 8))
+    Network.from_sizes([8, 16, 3], seed=0).fit(X, rng.integers(0, 3, len(X)), epochs=5,
+                                               optimizer="lbfgs")
+    assert recorder.limits == [{"limits": 1, "user_api": "blas"}, "restored"]
