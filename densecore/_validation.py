@@ -175,8 +175,8 @@ def _require_finite(array, name, what, original=None):
 
 def _all_finite(array):
     """``np.isfinite(array).all()``, in one compiled pass over a contiguous float array
-    and without numpy's array of flags (fit's check of 8192 x 784 float32 samples:
-    1.6 ms in numpy, 0.5 ms so, against an epoch of 128 ms at two threads)."""
+    and without numpy's array of flags (8,192 x 784 float32 samples: 1.34 ms in
+    numpy, 0.63 ms so; 16,384 x 64 float64: 165 us and 149 us)."""
     if array.dtype in FLOAT_DTYPES and (array.flags.c_contiguous or array.flags.f_contiguous):
         return _core.finite(array.ravel(order="K"))
     return bool(np.isfinite(array).all())

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from densecore import kernels
+from densecore import _core, kernels
 from numpy_reference import ACTIVATIONS, activation_backward, loss_and_delta, random_targets
 
 DTYPES = [np.float32, np.float64]
@@ -235,3 +235,21 @@ def test_python_faces_check_codes_and_writability():
     x = np.ones((2, 3))
     x.flags.writeable = False  # inputs may be read-only
     kernels.forward(x, np.ones((4, 3)), np.ones(4), code("relu"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, -np.nan, np.inf, -np.inf])
+def test_finite_finds_any_nan_or_infinity(dtype, bad):
+    # The edges of the finite range pass; a bad value anywhere is found, the
+    # vectorised loop's body and tail alike.
+    info = np.finfo(dtype)
+    edges = np.array([0.0, -0.0, info.max, -info.max, info.tiny, info.smallest_subnormal],
+                     dtype)
+    values = np.resize(edges, 67)
+    assert _core.finite(values)
+    assert _core.finite(values[:0])
+    for where in (0, 1, 31, 65, 66):
+        spoiled = values.copy()
+        spoiled[where] = bad
+        assert not _core.finite(spoiled)
+        assert _core.finite(spoiled[where + 1:]) and _core.finite(spoiled[:where])
