@@ -144,8 +144,7 @@ cdef int _block_count(int m, int n, int k) noexcept nogil:
     power of two so that 2, 4, 8 ... threads share them evenly, that leaves each
     block BLOCK_MIN_WIDTH rows or columns (WIDE_BLOCK_MIN_WIDTH where the operand
     that every block packs holds over SHARED_IN_L2 entries) and BLOCK_WORK
-    multiply-adds.
-    Chosen from the shape alone, never from the number of threads."""
+    multiply-adds.  Chosen from the shape alone, never from the number of threads."""
     cdef double work = <double>m * n * k
     cdef int split = max(m, n), blocks = 1
     cdef int width = (WIDE_BLOCK_MIN_WIDTH if <double>min(m, n) * k > SHARED_IN_L2
@@ -919,9 +918,9 @@ cdef double sum_of_squares(const floating* values, Py_ssize_t size) noexcept nog
 
 
 cdef bint all_finite(const floating* values, Py_ssize_t size) noexcept nogil:
-    # A value is NaN or infinite where its exponent's bits are all set, and then
-    # only does one more unit of exponent carry into the sign bit.  Or-ed over the
-    # values as integers (an and, an add, an or: SSE2 has them all) the test
+    # A value is NaN or infinite where its exponent's bits are all set: then, and
+    # only then, one unit more of exponent carries into the sign bit.  Or-ed over
+    # the values as integers (an and, an add, an or: SSE2 has them all) the test
     # vectorises, where any floating-point or integer compare left one compare per
     # value: 16,384 x 64 doubles in 600 us so, against 165 us for numpy's isfinite.
     cdef Py_ssize_t i
