@@ -4,6 +4,8 @@ The compiler directives are set here and nowhere else.  DENSECORE_DEBUG=1 at
 build time turns bounds and initialisation checks on (for testing the kernels).
 OpenMP (densecore's thread team) is used where a tiny OpenMP program compiles
 and links with the compiler setuptools picked; elsewhere the team is one thread.
+GCC and Clang build with -fno-math-errno: densecore never reads errno, and a
+sqrt that may set it stays a call per value, which keeps Adam's update scalar.
 """
 import os
 import tempfile
@@ -84,6 +86,9 @@ class BuildExt(build_ext):
         super().run()
 
     def build_extensions(self):
+        if self.compiler.compiler_type in ("unix", "mingw32"):  # GCC or Clang
+            for extension in self.extensions:
+                extension.extra_compile_args.append("-fno-math-errno")
         if _openmp_compiles(self.compiler):
             print(f"densecore: OpenMP found ({OPENMP_FLAG}): the thread team is built")
             for extension in self.extensions:

@@ -60,6 +60,28 @@ def test_optimizer_kernel_matches_numpy(dtype, optimizer):
     np.testing.assert_allclose(param, expected_param, rtol=tolerance, atol=tolerance)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", [SGD(), SGD(0.9), SGD(0.8, nesterov=True), Adam(),
+                                       densecore.AdamW()], ids=repr)
+def test_optimizer_kernel_updates_each_parameter_alone(dtype, optimizer):
+    # The update loops vectorise: a vector's lanes and the scalar tail after them
+    # must give every parameter the bits it gets in a call of its own.
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal(37).astype(dtype) for _ in range(3)]
+    arrays.append(rng.uniform(0, 1, 37).astype(dtype))  # Adam's second moment
+    param, grad, slot_1, slot_2 = arrays
+    before, alone = param.copy(), [a.copy() for a in (param, slot_1, slot_2)]
+    settings = (0.01, 0.1, 0.5, *optimizer.hyper_parameters(), 2)
+    kernels.update(optimizer.code, param, grad, slot_1, slot_2, *settings)
+    for i in range(37):
+        kernels.update(optimizer.code, alone[0][i:i + 1], grad[i:i + 1],
+                       alone[1][i:i + 1], alone[2][i:i + 1], *settings)
+    assert (param != before).all()
+    np.testing.assert_array_equal(param, alone[0])
+    np.testing.assert_array_equal(slot_1, alone[1])
+    np.testing.assert_array_equal(slot_2, alone[2])
+
+
 def test_optimizer_kernel_checks_sizes_and_step():
     a, b = np.zeros(3), np.zeros(2)
     with pytest.raises(ValueError, match="grad"):
