@@ -5,7 +5,8 @@ build time turns bounds and initialisation checks on (for testing the kernels).
 OpenMP (densecore's thread team) is used where a tiny OpenMP program compiles
 and links with the compiler setuptools picked; elsewhere the team is one thread.
 GCC and Clang build with -fno-math-errno: densecore never reads errno, and a
-sqrt that may set it stays a call per value, which keeps Adam's update scalar.
+sqrt that may set it stays a call per value, which keeps a loop such as Adam's
+update from vectorising.
 """
 import os
 import tempfile
